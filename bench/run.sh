@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# One first-boot run with one S3 layer and one file from S3, against the IMDSv2
+# emulator and a real MinIO (STS session credentials served through IMDS):
+# bootstrap vs. the curl+jq script operators write today (peer-curl.sh),
+# measured in the same run. Prints wall time, CPU time, peak RSS and IMDS
+# requests, medians of N runs, and the ratios.
+#
+#   bash bench/run.sh            N=9 bash bench/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${N:-5}
+work=$(mktemp -d)
+bed_pid=
+cleanup() { [[ -n "$bed_pid" ]] && kill "$bed_pid" 2>/dev/null && wait "$bed_pid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+
+CGO_ENABLED=0 go build -trimpath -o "$work/bootstrap" ./cmd/bootstrap
+go build -o "$work/testbed" ./cmd/bootstrap-testbed
+
+cat > "$work/user-data" <<'YAML'
+#bootstrap-config
+aws:
+  s3:
+    path_style: true
+include:
+  - s3://bench/layers/base.yaml
+YAML
+cat > "$work/base.yaml" <<'YAML'
+files:
+  - path: /etc/app/app.conf
+    source: s3://bench/files/app.conf
+    mode: "0600"
+YAML
+head -c 65536 /dev/urandom | base64 > "$work/app.conf"
+
+"$work/testbed" --minio --user-data "$work/user-data" \
+  --object bench/layers/base.yaml="$work/base.yaml" --object bench/files/app.conf="$work/app.conf" \
+  --env-file "$work/env" >/dev/null 2>"$work/testbed.log" &
+bed_pid=$!
+for _ in $(seq 1 240); do [[ -s "$work/env" ]] && break; sleep 0.5; done
+[[ -s "$work/env" ]] || { echo "test bed did not start:"; cat "$work/testbed.log"; exit 1; }
+# shellcheck disable=SC1091
+source "$work/env"
+export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+
+measure() { # name command... → appends "wall cpu rss" to $work/$name
+  local name=$1; shift
+  rm -rf "$work/root" "$work/state"; mkdir -p "$work/root"
+  /usr/bin/time -f '%e %U %S %M' -o "$work/time" "$@" 2>"$work/log" >/dev/null || { cat "$work/log"; exit 1; }
+  cmp -s "$work/app.conf" "$work/root/etc/app/app.conf" || { echo "$name: wrong file content"; exit 1; }
+  read -r wall user sys rss < "$work/time"
+  echo "$wall $(echo "$user + $sys" | bc -l) $rss" >> "$work/$name"
+}
+for _ in $(seq 1 "$N"); do
+  measure bootstrap "$work/bootstrap" run --datasource ec2 --root "$work/root" --state-dir "$work/state" --log-format json
+  jq -r 'select(.msg=="run finished") | .imds_requests' "$work/log" >> "$work/imds"
+  measure peer sh bench/peer-curl.sh "$work/root"
+done
+
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+col() { awk -v c="$2" '{print $c}' "$work/$1" | median; }
+bw=$(col bootstrap 1) bc_=$(col bootstrap 2) br=$(col bootstrap 3)
+pw=$(col peer 1) pc=$(col peer 2) pr=$(col peer 3)
+imds=$(median < "$work/imds")
+printf '\nfirst-boot run, one S3 layer + one 64 KiB file from S3, medians of %d (MinIO + IMDSv2 emulator on loopback)\n' "$N"
+printf '%-22s %10s %10s %12s %14s\n' "" "wall s" "CPU s" "peak RSS KB" "IMDS requests"
+printf '%-22s %10.3f %10.3f %12d %14s\n' "bootstrap" "$bw" "$bc_" "$br" "$imds"
+printf '%-22s %10.3f %10.3f %12d %14s\n' "peer (curl+jq script)" "$pw" "$pc" "$pr" "5"
+printf 'ratio bootstrap/peer: wall %.2f, CPU %.2f, peak RSS %.2f\n' \
+  "$(echo "$bw / $pw" | bc -l)" "$(echo "$bc_ / ($pc + 0.0001)" | bc -l)" "$(echo "$br / $pr" | bc -l)"
