@@ -13,7 +13,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -117,7 +116,7 @@ func seed(ctx context.Context) error {
   - path: /etc/app/instance.conf
     content: "instance ${instance_id} in ${region}\n"
 `,
-		"config/layers/bad.yaml": "files:\n  - path: /etc/x\n    mode: rw-r--r--\n    content: x\n",
+		"config/layers/bad.yaml":     "files:\n  - path: /etc/x\n    mode: rw-r--r--\n    content: x\n",
 		"config/layers/unknown.yaml": "files:\n  - path: /etc/y\n    content: y\nfiels: []\n",
 		"config/files/secret.conf":   secretFile,
 		"other/layers/base.yaml":     "files: []\n",
@@ -395,4 +394,3 @@ func treeFiles(t *testing.T, dir string) []string {
 	return out
 }
 
-var _ = io.Discard

@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"debug/elf"
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -99,6 +98,7 @@ func TestDeniedBucketNamesBucketKeyAndRole(t *testing.T) {
 		t.Fatalf("want exit 1: %s", r)
 	}
 	last := lastLine(r.stderr)
+	t.Logf("operator sees: %s", last)
 	for _, want := range []string{"other", "layers/base.yaml", role, "AccessDenied"} {
 		if !strings.Contains(last, want) {
 			t.Errorf("error %q lacks %q", last, want)
@@ -143,6 +143,7 @@ func TestIMDSNeverUp(t *testing.T) {
 		t.Fatalf("want exit 1: %s", r)
 	}
 	msg := lastLine(r.stderr)
+	t.Logf("operator sees: %s", msg)
 	if !strings.Contains(msg, "IMDS") || !strings.Contains(msg, "6s") || !strings.Contains(msg, addr) {
 		t.Errorf("message %q should name IMDS, its address and the 6s deadline", msg)
 	}
@@ -158,6 +159,7 @@ func TestIMDSv1OnlyEndpoint(t *testing.T) {
 	strict := filepath.Join(cfgDir, "strict.yaml")
 	os.WriteFile(strict, []byte("imds:\n  deadline: 5s\ninclude:\n  - s3://config/layers/base.yaml\naws:\n  s3:\n    endpoint: "+s3.URL+"\n    path_style: true\n"), 0o644)
 	r := b.run(t, "run", "--config", strict)
+	t.Logf("operator sees: %s", lastLine(r.stderr))
 	if r.code != 1 || !strings.Contains(r.stderr, "allow_v1") {
 		t.Fatalf("IMDSv1-only endpoint without allow_v1: want exit 1 naming imds.allow_v1: %s", r)
 	}
@@ -213,6 +215,7 @@ func TestMalformedSecondLayerWritesNothing(t *testing.T) {
 	if r.code != 2 {
 		t.Fatalf("want exit 2: %s", r)
 	}
+	t.Logf("operator sees: %s", lastLine(r.stderr))
 	if !strings.Contains(r.stderr, "s3://config/layers/bad.yaml:3:") || !strings.Contains(r.stderr, "files[0].mode") {
 		t.Errorf("error should name s3://config/layers/bad.yaml:3:COL and files[0].mode:\n%s", r.stderr)
 	}
@@ -225,6 +228,7 @@ func TestUnknownKeyIsNamed(t *testing.T) {
 	b := newBed(t, testbed.IMDSConfig{})
 	b.imds.SetUserData(userData(s3.URL, "", "s3://config/layers/unknown.yaml"))
 	r := b.run(t, "run")
+	t.Logf("operator sees: %s", lastLine(r.stderr))
 	if r.code != 2 || !strings.Contains(r.stderr, "s3://config/layers/unknown.yaml:4:1") || !strings.Contains(r.stderr, "fiels") {
 		t.Fatalf("want exit 2 naming fiels at unknown.yaml:4:1: %s", r)
 	}

@@ -115,8 +115,8 @@ func Load(ctx context.Context, in Input) (l *Loaded, err error) {
 	// datasource talks to IMDS (allow_v1 cannot come from the user-data that
 	// IMDS itself serves).
 	var (
-		rootDoc     *userdata.Decoded
-		rootSource  string
+		rootDoc      *userdata.Decoded
+		rootSource   string
 		remoteConfig = isRemote(in.Config)
 	)
 	if in.Config != "" && !remoteConfig {
