@@ -393,4 +393,3 @@ func treeFiles(t *testing.T, dir string) []string {
 	})
 	return out
 }
-

@@ -76,10 +76,10 @@ type Env struct {
 
 // Plan is the ordered list of steps of one run.
 type Plan struct {
-	Instance   string  `json:"instance"`
-	Datasource string  `json:"datasource"`
+	Instance   string   `json:"instance"`
+	Datasource string   `json:"datasource"`
 	Layers     []string `json:"layers"`
-	Steps      []*Step `json:"steps"`
+	Steps      []*Step  `json:"steps"`
 }
 
 // JSONStep is the serialisable form of a step with its action descriptions.

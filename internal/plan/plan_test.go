@@ -1,0 +1,157 @@
+package plan
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opsboot/bootstrap/internal/rootfs"
+	"github.com/opsboot/bootstrap/internal/secret"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func digest(b string) string {
+	s := sha256.Sum256([]byte(b))
+	return hex.EncodeToString(s[:])
+}
+
+func content(b string) func() (io.ReadCloser, error) {
+	return func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(b)), nil }
+}
+
+func samplePlan() *Plan {
+	return &Plan{
+		Instance: "i-0123456789abcdef0", Datasource: "ec2",
+		Layers: []string{"s3://acme/base.yaml", "user-data"},
+		Steps: []*Step{
+			{Name: "files", Frequency: PerInstance, Actions: []Action{
+				&File{Path: "/etc/motd", Owner: "root", Group: "root", Mode: 0o644, SHA256: digest("hi\n"), Size: 3, Source: "s3://acme/motd"},
+				&File{Path: "/etc/app/key.pem", Owner: "app", Group: "app", Mode: 0o600, Secret: true, SHA256: digest("k"), Size: 1},
+			}},
+			{Name: "script:user-data[2](setup.sh)", Frequency: PerInstance, Done: true, Actions: []Action{
+				&Script{Name: "user-data[2](setup.sh)", Body: []byte("#!/bin/sh\necho secret-body\n"), SHA256: digest("x")},
+			}},
+		},
+	}
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		os.WriteFile(path, got, 0o644)
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs:\n--- got\n%s\n--- want\n%s", name, got, want)
+	}
+}
+
+func TestPlanRendering(t *testing.T) {
+	var text bytes.Buffer
+	if err := samplePlan().Write(&text); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "plan.txt.golden", text.Bytes())
+	js, err := json.MarshalIndent(samplePlan().JSON(), "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "plan.json.golden", append(js, '\n'))
+	for _, out := range []string{text.String(), string(js)} {
+		if strings.Contains(out, digest("k")) || strings.Contains(out, "secret-body") {
+			t.Fatalf("plan reveals a secret digest or a script body:\n%s", out)
+		}
+	}
+}
+
+func newEnv(t *testing.T) (*Env, *bytes.Buffer) {
+	t.Helper()
+	root, err := rootfs.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { root.Close() })
+	var logs bytes.Buffer
+	red := &secret.Redactor{}
+	return &Env{Root: root, Redactor: red, Scratch: t.TempDir(),
+		Log: slog.New(red.Handler(slog.NewTextHandler(&logs, nil)))}, &logs
+}
+
+func TestFileApplyIsIdempotent(t *testing.T) {
+	env, logs := newEnv(t)
+	opens := 0
+	f := &File{Path: "/etc/a/b", Owner: "root", Group: "root", Mode: 0o640, SHA256: digest("body"), Size: 4,
+		Open: func() (io.ReadCloser, error) { opens++; return content("body")() }}
+	for i := 0; i < 2; i++ {
+		if err := f.Apply(context.Background(), env); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if opens != 1 || !strings.Contains(logs.String(), "file unchanged") {
+		t.Fatalf("second apply should leave the file alone: opens=%d logs=%s", opens, logs)
+	}
+	fi, err := os.Stat(filepath.Join(env.Root.Dir(), "etc/a/b"))
+	if err != nil || fi.Mode().Perm() != 0o640 {
+		t.Fatalf("stat: %v %v", fi, err)
+	}
+}
+
+func TestFileApplyRefusesContentThatChangedSincePlan(t *testing.T) {
+	env, _ := newEnv(t)
+	f := &File{Path: "/etc/x", Mode: 0o644, SHA256: digest("planned"), Open: content("tampered")}
+	if err := f.Apply(context.Background(), env); err == nil || !strings.Contains(err.Error(), "planned") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestScript(t *testing.T) {
+	tests := []struct {
+		name    string
+		body    string
+		timeout time.Duration
+		wantErr string
+		wantLog string
+	}{
+		{"ok with shebang", "#!/bin/sh\necho hello from $BOOTSTRAP_TEST\n", 0, "", "hello from yes"},
+		{"no shebang runs under sh", "echo plain\n", 0, "", "plain"},
+		{"non-zero exit", "#!/bin/sh\necho failing\nexit 7\n", 0, "exited with status 7", "failing"},
+		{"timeout kills the group", "#!/bin/sh\nsleep 30 &\nsleep 30\n", 300 * time.Millisecond, "timeout", ""},
+		{"secret output redacted", "#!/bin/sh\necho token=tok-abcdef-123456\n", 0, "", "token=" + secret.Mask},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env, logs := newEnv(t)
+			env.Redactor.Add("tok-abcdef-123456")
+			s := &Script{Name: "t", Body: []byte(tt.body), SHA256: digest(tt.body), Env: []string{"BOOTSTRAP_TEST=yes"}, Timeout: tt.timeout}
+			start := time.Now()
+			err := s.Apply(context.Background(), env)
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("err = %v, want %q", err, tt.wantErr)
+			}
+			if !strings.Contains(logs.String(), tt.wantLog) || strings.Contains(logs.String(), "tok-abcdef") {
+				t.Fatalf("logs %q, want %q", logs, tt.wantLog)
+			}
+			if time.Since(start) > 10*time.Second {
+				t.Fatalf("took %s", time.Since(start))
+			}
+			if ents, _ := os.ReadDir(env.Scratch); len(ents) != 0 {
+				t.Fatalf("script file left in scratch: %v", ents)
+			}
+		})
+	}
+}
