@@ -455,7 +455,7 @@ func (e *EC2) classify(ex *exchange, sdkErr error) error {
 		case http.StatusForbidden, http.StatusNotFound, http.StatusMethodNotAllowed:
 			// With AllowV1 the SDK falls back to v1 by itself and the
 			// last exchange would be the GET; here v1 is not allowed.
-			return retry.Permanent(fmt.Errorf("IMDSv2 token refused (%v): the endpoint seems IMDSv1-only; set imds.allow_v1: true to accept it", st))
+			return retry.Permanent(fmt.Errorf("IMDSv2 token refused (%v): the endpoint seems IMDSv1-only; to accept it, set imds.allow_v1: true in a local --config (user-data cannot: it is read through IMDS)", st))
 		case http.StatusUnauthorized:
 			return st
 		case http.StatusOK:

@@ -136,7 +136,7 @@ func TestEC2FetchEmulator(t *testing.T) {
 		{
 			name:    "IMDSv1-only endpoint is refused unless allowed",
 			cfg:     testbed.IMDSConfig{V1Only: true},
-			wantErr: "IMDSv2 token refused (PUT /latest/api/token: HTTP 404 Not Found): the endpoint seems IMDSv1-only; set imds.allow_v1: true to accept it",
+			wantErr: "IMDSv2 token refused (PUT /latest/api/token: HTTP 404 Not Found): the endpoint seems IMDSv1-only; to accept it, set imds.allow_v1: true in a local --config",
 			check: func(t *testing.T, m *testbed.IMDS, e *EC2, md *Metadata, took time.Duration) {
 				if took > 2*time.Second || m.RequestCount() != 1 {
 					t.Errorf("a refused token must be final at once: took %v, %d requests", took, m.RequestCount())

@@ -30,7 +30,9 @@ type world struct {
 	red      *secret.Redactor
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t *testing.T) *world { return newWorldB(t) }
+
+func newWorldB(t testing.TB) *world {
 	t.Helper()
 	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "BOOTSTRAP_FAILPOINT"} {
 		t.Setenv(k, "")
