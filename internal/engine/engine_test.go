@@ -279,3 +279,18 @@ func TestLocalConfigGovernsIMDSAndSkipsUserData(t *testing.T) {
 		}
 	}
 }
+
+func TestLocalConfigAWSSectionMayUseFactsAndWrappedBase64(t *testing.T) {
+	w := newWorld(t)
+	w.store.Put("cfg", "eu-west-1/base.yaml", []byte("files:\n  - path: /etc/wrapped\n    encoding: base64\n    content: |\n      aGVsbG8g\n      d29ybGQK\n"))
+	cfg := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(cfg, []byte("aws:\n  region: ${region}\n  s3:\n    endpoint: "+w.s3URL+"\n    path_style: true\ninclude: [\"s3://cfg/${region}/base.yaml\"]\n"), 0o644)
+	in := w.input()
+	in.Config = cfg
+	if _, err := Run(context.Background(), in, w.stateDir); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(w.root, "etc/wrapped")); string(b) != "hello world\n" {
+		t.Fatalf("etc/wrapped = %q", b)
+	}
+}

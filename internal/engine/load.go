@@ -130,7 +130,7 @@ func Load(ctx context.Context, in Input) (l *Loaded, err error) {
 		}
 		rootSource = name
 	}
-	boot, err := bootSettings(rootDoc, nil)
+	boot, err := bootSettings(rootDoc, nil, "imds")
 	if err != nil {
 		return nil, inputErr(err)
 	}
@@ -161,7 +161,7 @@ func Load(ctx context.Context, in Input) (l *Loaded, err error) {
 	// The aws section of the first-level documents configures the fetcher
 	// that reads everything else.
 	if rootDoc != nil {
-		if boot, err = bootSettings(rootDoc, facts); err != nil {
+		if boot, err = bootSettings(rootDoc, facts, "imds", "aws"); err != nil {
 			return nil, inputErr(err)
 		}
 	}
@@ -255,14 +255,15 @@ func (r *resolver) add(ctx context.Context, l *config.Layer, depth int) error {
 	return nil
 }
 
-// bootSettings decodes only the imds and aws sections of the first-level
+// bootSettings decodes only the named sections (imds, aws) of the first-level
 // documents: they are needed before the rest of the configuration can be
-// fetched. facts is nil before the datasource has answered.
-func bootSettings(doc *userdata.Decoded, facts map[string]string) (*config.Config, error) {
+// fetched. Before the datasource has answered, facts is nil and only imds is
+// read, so an aws section may still use ${region}.
+func bootSettings(doc *userdata.Decoded, facts map[string]string, sections ...string) (*config.Config, error) {
 	var layers []*config.Layer
 	if doc != nil {
 		for _, l := range doc.Layers {
-			sub, err := config.LayerFromNode(l.Source, pick(l.Root, "imds", "aws"))
+			sub, err := config.LayerFromNode(l.Source, pick(l.Root, sections...))
 			if err != nil {
 				return nil, err
 			}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -77,18 +76,15 @@ func Plan(ctx context.Context, l *Loaded, in PlanInput) (*plan.Plan, error) {
 // a source is fetched (streamed) into the scratch directory, so the digest in
 // the plan is the digest that will be written.
 func planFile(ctx context.Context, l *Loaded, f config.File, in PlanInput, skip bool) (plan.Action, error) {
-	a := &plan.File{Path: f.Path, Owner: f.Owner, Group: f.Group, Mode: os.FileMode(f.Mode), Secret: f.Secret, Source: f.Source}
+	a := &plan.File{Path: f.Path, Owner: f.Owner, Group: f.Group, Mode: f.Mode.FS(), Secret: f.Secret, Source: f.Source}
 	if skip {
 		a.Open = func() (io.ReadCloser, error) { return nil, fmt.Errorf("%s: step already done", f.Path) }
 		return a, nil
 	}
 	if f.Content != nil {
-		data := []byte(*f.Content)
-		if f.Encoding == "base64" {
-			var err error
-			if data, err = base64.StdEncoding.DecodeString(*f.Content); err != nil {
-				return nil, inputErr(fmt.Errorf("files: %s: content is not valid base64", f.Path))
-			}
+		data, err := f.Bytes()
+		if err != nil {
+			return nil, inputErr(fmt.Errorf("files: %s: %w", f.Path, err))
 		}
 		if f.Secret {
 			in.Redactor.Add(string(data))
