@@ -351,5 +351,8 @@ func (c *cli) printStatus(s state.Summary, running bool) int {
 		return code
 	}
 	fmt.Fprint(c.stdout, c.redactor.Redact(s.String()))
+	if s.State == "interrupted" {
+		fmt.Fprintln(c.stdout, "the run was killed before it finished; 'bootstrap run' finishes the job (steps recorded done are not redone)")
+	}
 	return code
 }

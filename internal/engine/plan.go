@@ -39,24 +39,31 @@ type PlanInput struct {
 	Root string
 }
 
-// Plan turns a loaded configuration into the ordered steps of a run: files,
-// then the capabilities, then user-data scripts (cloud-init's order: scripts
-// run last so they can rely on everything else).
+// Capability turns its section of the configuration into steps. Files is the
+// first; Chef, Puppet, networks and the VPN gateway join this list, each in its
+// own package, without the engine knowing more than this interface.
+type Capability interface {
+	Name() string
+	Steps(ctx context.Context, l *Loaded, in PlanInput) ([]*plan.Step, error)
+}
+
+// capabilities run in this order; user-data scripts come after all of them.
+var capabilities = []Capability{filesCapability{}}
+
+// Plan turns a loaded configuration into the ordered steps of a run: the
+// capabilities, then user-data scripts (cloud-init's order: scripts run last so
+// they can rely on everything else).
 func Plan(ctx context.Context, l *Loaded, in PlanInput) (*plan.Plan, error) {
 	if in.Done == nil {
 		in.Done = func(string) bool { return false }
 	}
 	p := &plan.Plan{Instance: l.Meta.InstanceID, Datasource: l.Meta.Source, Layers: l.Layers}
-	if len(l.Config.Files) > 0 {
-		s := &plan.Step{Name: StepFiles, Frequency: plan.PerInstance, Done: in.Done(StepFiles)}
-		for _, f := range l.Config.Files {
-			a, err := planFile(ctx, l, f, in, s.Done)
-			if err != nil {
-				return nil, err
-			}
-			s.Actions = append(s.Actions, a)
+	for _, c := range capabilities {
+		steps, err := c.Steps(ctx, l, in)
+		if err != nil {
+			return nil, err
 		}
-		p.Steps = append(p.Steps, s)
+		p.Steps = append(p.Steps, steps...)
 	}
 	for _, sc := range l.Scripts {
 		sum := sha256.Sum256(sc.Body)
@@ -70,6 +77,26 @@ func Plan(ctx context.Context, l *Loaded, in PlanInput) (*plan.Plan, error) {
 		})
 	}
 	return p, nil
+}
+
+// filesCapability is the files: section.
+type filesCapability struct{}
+
+func (filesCapability) Name() string { return StepFiles }
+
+func (filesCapability) Steps(ctx context.Context, l *Loaded, in PlanInput) ([]*plan.Step, error) {
+	if len(l.Config.Files) == 0 {
+		return nil, nil
+	}
+	s := &plan.Step{Name: StepFiles, Frequency: plan.PerInstance, Done: in.Done(StepFiles)}
+	for _, f := range l.Config.Files {
+		a, err := planFile(ctx, l, f, in, s.Done)
+		if err != nil {
+			return nil, err
+		}
+		s.Actions = append(s.Actions, a)
+	}
+	return []*plan.Step{s}, nil
 }
 
 // planFile resolves a file's content: inline content is decoded in memory;
