@@ -13,9 +13,12 @@ cd "$(dirname "$0")/.."
 N=${N:-10}
 work=$(mktemp -d)
 bed_pid=
-cleanup() { [[ -n "$bed_pid" ]] && kill "$bed_pid" 2>/dev/null && wait "$bed_pid" 2>/dev/null; rm -rf "$work"; }
+# The test bed is always stopped; KEEP=1 keeps the work directory to look at.
+cleanup() {
+  if [[ -n "$bed_pid" ]]; then kill "$bed_pid" 2>/dev/null; wait "$bed_pid" 2>/dev/null || true; fi
+  if [[ -z "${KEEP:-}" ]]; then rm -rf "$work"; else echo "kept $work"; fi
+}
 trap cleanup EXIT
-[[ -n "${KEEP:-}" ]] && trap - EXIT
 
 CGO_ENABLED=0 go build -trimpath -o "$work/bootstrap" ./cmd/bootstrap
 go build -o "$work/testbed" ./cmd/bootstrap-testbed

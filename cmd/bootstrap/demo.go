@@ -98,7 +98,7 @@ func cmdDemo(ctx context.Context, c *cli, args []string) int {
 	c.g.root, c.g.stateDir = root, stateDir
 
 	fmt.Fprintln(c.stdout, "== plan (bootstrap plan)")
-	if code := demoPlan(ctx, c, in); code != exitOK {
+	if code := c.printPlan(ctx, in); code != exitOK {
 		return code
 	}
 	fmt.Fprintln(c.stdout, "\n== run (bootstrap run)")
@@ -133,26 +133,6 @@ func cmdDemo(ctx context.Context, c *cli, args []string) int {
 	if c.keep {
 		fmt.Fprintf(c.stdout, "\nkept: %s (try: bootstrap status --state-dir %s)\n", work, stateDir)
 	}
-	return exitOK
-}
-
-func demoPlan(ctx context.Context, c *cli, in engine.Input) int {
-	loaded, err := engine.Load(ctx, in)
-	if err != nil {
-		return c.fail(err)
-	}
-	scratch, err := os.MkdirTemp("", "bootstrap-plan-")
-	if err != nil {
-		return c.fail(err)
-	}
-	defer os.RemoveAll(scratch)
-	p, err := engine.Plan(ctx, loaded, engine.PlanInput{Scratch: scratch, Redactor: c.redactor, Root: in.Root})
-	if err != nil {
-		return c.fail(err)
-	}
-	var b strings.Builder
-	p.Write(&b)
-	fmt.Fprint(c.stdout, c.redactor.Redact(b.String()))
 	return exitOK
 }
 

@@ -238,7 +238,13 @@ func cmdPlan(ctx context.Context, c *cli, args []string) int {
 		fmt.Fprintf(c.stderr, "bootstrap plan: unexpected arguments %q\n", args)
 		return exitUsage
 	}
-	loaded, err := engine.Load(ctx, c.input(""))
+	return c.printPlan(ctx, c.input(""))
+}
+
+// printPlan loads the configuration and prints the plan, marking the steps
+// the state dir records as done for this instance.
+func (c *cli) printPlan(ctx context.Context, in engine.Input) int {
+	loaded, err := engine.Load(ctx, in)
 	if err != nil {
 		return c.fail(err)
 	}
@@ -253,7 +259,7 @@ func cmdPlan(ctx context.Context, c *cli, args []string) int {
 			done = func(step string) bool { _, ok := inst.Done(step); return ok }
 		}
 	}
-	p, err := engine.Plan(ctx, loaded, engine.PlanInput{Scratch: scratch, Done: done, Redactor: c.redactor, Root: c.g.root})
+	p, err := engine.Plan(ctx, loaded, engine.PlanInput{Scratch: scratch, Done: done, Redactor: c.redactor, Root: in.Root})
 	if err != nil {
 		return c.fail(err)
 	}

@@ -119,3 +119,26 @@ func TestFileDatasourcePlanRunStatus(t *testing.T) {
 		t.Fatalf("status: %d %s", code, out)
 	}
 }
+
+func TestDemo(t *testing.T) {
+	// demo isolates itself from the host's AWS setup through the process
+	// environment; t.Setenv restores it afterwards.
+	for _, k := range []string{"AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_ENDPOINT_URL_S3"} {
+		t.Setenv(k, "")
+	}
+	code, out, errs := runCLI(t, "", "demo")
+	if code != 0 {
+		t.Fatalf("demo: exit %d\n%s\n%s", code, out, errs)
+	}
+	for _, want := range []string{"== plan", "layer s3://demo-config/layers/base.yaml", "== journal", "files        ok", "== files written", "0600", "/etc/demo-app/credentials", "/etc/motd"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+	// The demo's secret file and its role credentials never show.
+	for _, secret := range []string{"demo-not-a-real-token", "demo/secret/access/key", "demo-session-token"} {
+		if strings.Contains(out+errs, secret) {
+			t.Errorf("demo printed a secret %q", secret)
+		}
+	}
+}
