@@ -442,3 +442,35 @@ func TestNoPartialTempFilesAfterRerun(t *testing.T) {
 		}
 	}
 }
+
+// status --wait waits while a run holds the lock, then reports its outcome:
+// what a user-data launcher or a Vagrant provisioner polls on.
+func TestStatusWaitFollowsARunningRun(t *testing.T) {
+	b := newBed(t, testbed.IMDSConfig{})
+	b.imds.SetUserData(userData(s3.URL, "", "s3://config/layers/base.yaml"))
+	b.imds.DownFor(4 * time.Second)
+	done := make(chan result, 1)
+	go func() { done <- b.run(t, "run") }()
+	// Wait (bounded) until the run holds the lock.
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		if _, err := os.Stat(filepath.Join(b.state, "lock")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the run never took its lock")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	st := b.run(t, "status", "--wait", "--timeout", "2m")
+	r := <-done
+	if r.code != 0 {
+		t.Fatalf("run: %s", r)
+	}
+	if st.code != 0 || !strings.Contains(st.stdout, "state: done") {
+		t.Fatalf("status --wait: %s", st)
+	}
+	if st.elapsed < 2*time.Second {
+		t.Fatalf("status --wait returned after %s, while the run waited ~4s for IMDS", st.elapsed)
+	}
+}

@@ -294,3 +294,14 @@ func TestLocalConfigAWSSectionMayUseFactsAndWrappedBase64(t *testing.T) {
 		t.Fatalf("etc/wrapped = %q", b)
 	}
 }
+
+func TestEmptyUserDataSaysSo(t *testing.T) {
+	w := newWorld(t)
+	res, err := Run(context.Background(), w.input(), w.stateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Plan.Steps) != 0 || !strings.Contains(w.logs.String(), "no configuration") {
+		t.Fatalf("steps %v, logs:\n%s", res.Plan.Steps, w.logs)
+	}
+}

@@ -180,6 +180,9 @@ func Load(ctx context.Context, in Input) (l *Loaded, err error) {
 	for _, w := range rootDoc.Warnings {
 		log.Warn(w, "source", rootSource)
 	}
+	if len(rootDoc.Layers) == 0 && len(rootDoc.Scripts) == 0 {
+		log.Warn("no configuration: the source is empty, so there is nothing to do", "source", rootSource, "datasource", meta.Source)
+	}
 
 	r := &resolver{fetch: f, facts: facts, log: log, seen: map[string]bool{}}
 	for _, l := range rootDoc.Layers {
