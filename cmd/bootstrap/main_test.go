@@ -142,3 +142,12 @@ func TestDemo(t *testing.T) {
 		}
 	}
 }
+
+func TestMalformedMetaDataIsBadInput(t *testing.T) {
+	seed := t.TempDir()
+	os.WriteFile(filepath.Join(seed, "meta-data"), []byte("instance-id: a\ninstance-idd: b\n"), 0o644)
+	code, _, errs := runCLI(t, "", "plan", "--datasource", "file", "--datasource-dir", seed, "--state-dir", t.TempDir(), "--root", t.TempDir())
+	if code != 2 || !strings.Contains(errs, filepath.Join(seed, "meta-data")+":2") {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+}

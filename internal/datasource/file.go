@@ -72,7 +72,7 @@ func (f *fileSource) Fetch(ctx context.Context) (*Metadata, error) {
 		return nil, fmt.Errorf("file datasource: %w", err)
 	default:
 		if err := parseMetaData(metaPath, b, md); err != nil {
-			return nil, err
+			return nil, &BadInput{Err: err}
 		}
 	}
 

@@ -142,6 +142,9 @@ func Load(ctx context.Context, in Input) (l *Loaded, err error) {
 	}
 	meta, err := ds.Fetch(ctx)
 	if err != nil {
+		if bad := (*datasource.BadInput)(nil); errors.As(err, &bad) {
+			return nil, inputErr(err)
+		}
 		return nil, err
 	}
 	if len(meta.UserData) > 0 {
