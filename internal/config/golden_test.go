@@ -1,36 +1,16 @@
 package config
 
 import (
-	"bytes"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/opsboot/bootstrap/internal/golden"
+
 	"gopkg.in/yaml.v3"
 )
-
-var update = flag.Bool("update", false, "rewrite the testdata/*.golden files from the current output")
-
-// checkGolden compares got with the golden file, or rewrites it with -update.
-func checkGolden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("output differs from %s (go test -update rewrites it):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
 
 // parseCase splits a case file into its layers: after a free-text
 // comment, each layer starts with a line "-- name --".
@@ -119,7 +99,7 @@ func TestGolden(t *testing.T) {
 			}
 			names, bodies := parseCase(string(data))
 			got := renderCase(names, bodies)
-			checkGolden(t, strings.TrimSuffix(file, ".txt")+".golden", []byte(got))
+			golden.Check(t, strings.TrimSuffix(file, ".txt")+".golden", []byte(got))
 		})
 	}
 }

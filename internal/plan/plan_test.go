@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"flag"
 	"io"
 	"log/slog"
 	"os"
@@ -15,11 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opsboot/bootstrap/internal/golden"
+
 	"github.com/opsboot/bootstrap/internal/rootfs"
 	"github.com/opsboot/bootstrap/internal/secret"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 func digest(b string) string {
 	s := sha256.Sum256([]byte(b))
@@ -46,32 +45,17 @@ func samplePlan() *Plan {
 	}
 }
 
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		os.WriteFile(path, got, 0o644)
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs:\n--- got\n%s\n--- want\n%s", name, got, want)
-	}
-}
-
 func TestPlanRendering(t *testing.T) {
 	var text bytes.Buffer
 	if err := samplePlan().Write(&text); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "plan.txt.golden", text.Bytes())
+	golden.Check(t, filepath.Join("testdata", "plan.txt.golden"), text.Bytes())
 	js, err := json.MarshalIndent(samplePlan().JSON(), "", "  ")
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "plan.json.golden", append(js, '\n'))
+	golden.Check(t, filepath.Join("testdata", "plan.json.golden"), append(js, '\n'))
 	for _, out := range []string{text.String(), string(js)} {
 		if strings.Contains(out, digest("k")) || strings.Contains(out, "secret-body") {
 			t.Fatalf("plan reveals a secret digest or a script body:\n%s", out)

@@ -1,42 +1,23 @@
 package userdata
 
 import (
-	"bytes"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/opsboot/bootstrap/internal/golden"
+
 	"gopkg.in/yaml.v3"
 
 	"github.com/opsboot/bootstrap/internal/config"
 )
 
-var update = flag.Bool("update", false, "rewrite the testdata/*.golden files from the current output")
-
 var testFacts = map[string]string{
 	"instance_id": "i-0123456789abcdef0", "region": "eu-west-1", "availability_zone": "eu-west-1a",
 	"instance_type": "t3.micro", "ami_id": "ami-0abc", "local_ipv4": "10.0.0.12",
 	"mac": "0a:1b:2c:3d:4e:5f", "account_id": "123456789012", "role": "web", "hostname": "ip-10-0-0-12",
-}
-
-func checkGolden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("output differs from %s (go test -update rewrites it):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
 }
 
 // render prints what Decode made of a user-data: each layer as a tree
@@ -110,7 +91,7 @@ func TestGolden(t *testing.T) {
 			}
 			// Files are stored with LF; MIME as cloud-init writes it uses LF too.
 			got := render(Decode("user-data", data))
-			checkGolden(t, strings.TrimSuffix(file, ".txt")+".golden", []byte(got))
+			golden.Check(t, strings.TrimSuffix(file, ".txt")+".golden", []byte(got))
 		})
 	}
 }
