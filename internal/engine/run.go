@@ -45,7 +45,13 @@ func Run(ctx context.Context, in Input, stateDir string) (*Result, error) {
 	log := in.Log.With("run", res.Run)
 	in.Log = log
 	j := &journal{st: st, run: res.Run, redact: in.Redactor.Redact, log: log}
-	in.Stage = func(step string, start time.Time, err error) { j.end(step, start, err) }
+	in.Stage = func(step string, start time.Time, err error) {
+		j.end(step, start, err)
+		if err == nil {
+			failpoint("after:" + step)
+		}
+	}
+	failpoint("before:" + StepDatasource)
 
 	root, err := rootfs.Open(in.Root)
 	if err != nil {
