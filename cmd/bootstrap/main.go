@@ -221,7 +221,7 @@ func cmdRun(ctx context.Context, c *cli, args []string) int {
 	attrs := []any{}
 	if res != nil {
 		attrs = append(attrs, "run", res.Run, "instance", res.Instance, "imds_requests", res.IMDSRequests, "requests", res.Requests,
-			"duration", time.Since(start(res)).Round(time.Millisecond).String())
+			"duration", res.Duration.Round(time.Millisecond).String())
 	}
 	if err != nil {
 		c.log.Error("run failed", append(attrs, "err", err)...)
@@ -230,8 +230,6 @@ func cmdRun(ctx context.Context, c *cli, args []string) int {
 	c.log.Info("run finished", attrs...)
 	return exitOK
 }
-
-func start(res *engine.Result) time.Time { return time.Now().Add(-res.Duration) }
 
 func cmdPlan(ctx context.Context, c *cli, args []string) int {
 	if len(args) > 0 {

@@ -4,7 +4,6 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -359,31 +358,24 @@ func isRemote(src string) bool {
 
 // readLocal reads a --config given as a path, file:// URL or "-".
 func readLocal(src string, stdin io.Reader) ([]byte, string, error) {
-	if src == "-" {
-		if stdin == nil {
-			stdin = os.Stdin
-		}
-		b, err := io.ReadAll(io.LimitReader(stdin, maxLayerBytes+1))
+	name, r := "stdin", stdin
+	if src != "-" {
+		name = strings.TrimPrefix(src, "file://")
+		f, err := os.Open(name)
 		if err != nil {
-			return nil, "", fmt.Errorf("reading configuration from stdin: %w", err)
+			return nil, "", err
 		}
-		if len(b) > maxLayerBytes {
-			return nil, "", fmt.Errorf("stdin: configuration larger than %d bytes", maxLayerBytes)
-		}
-		return b, "stdin", nil
+		defer f.Close()
+		r = f
+	} else if r == nil {
+		r = os.Stdin
 	}
-	path := strings.TrimPrefix(src, "file://")
-	f, err := os.Open(path)
+	b, err := io.ReadAll(io.LimitReader(r, maxLayerBytes+1))
 	if err != nil {
-		return nil, "", err
+		return nil, "", fmt.Errorf("%s: reading configuration: %w", name, err)
 	}
-	defer f.Close()
-	var buf bytes.Buffer
-	if _, err := io.Copy(&buf, io.LimitReader(f, maxLayerBytes+1)); err != nil {
-		return nil, "", fmt.Errorf("%s: %w", path, err)
+	if len(b) > maxLayerBytes {
+		return nil, "", fmt.Errorf("%s: configuration larger than %d bytes", name, maxLayerBytes)
 	}
-	if buf.Len() > maxLayerBytes {
-		return nil, "", fmt.Errorf("%s: configuration larger than %d bytes", path, maxLayerBytes)
-	}
-	return buf.Bytes(), path, nil
+	return b, name, nil
 }

@@ -42,6 +42,16 @@ func Run(ctx context.Context, in Input, stateDir string) (*Result, error) {
 	defer unlock()
 
 	res := &Result{Run: state.NewRunID()}
+	var loaded *Loaded
+	// One place fills the counters, on every return path: the CLI logs them
+	// for failed runs too.
+	defer func() {
+		res.IMDSRequests = loaded.IMDSRequests()
+		if loaded != nil {
+			res.Requests = loaded.Fetcher.Requests()
+		}
+		res.Duration = time.Since(began)
+	}()
 	log := in.Log.With("run", res.Run)
 	in.Log = log
 	j := &journal{st: st, run: res.Run, redact: in.Redactor.Redact, log: log}
@@ -55,23 +65,17 @@ func Run(ctx context.Context, in Input, stateDir string) (*Result, error) {
 
 	root, err := rootfs.Open(in.Root)
 	if err != nil {
-		return nil, j.fail(began, err)
+		return res, j.fail(began, err)
 	}
 	defer root.Close()
 	if in.KeepOwnership {
 		root.KeepOwnership()
 	}
 
-	loaded, err := Load(ctx, in)
-	res.IMDSRequests = loaded.IMDSRequests()
+	loaded, err = Load(ctx, in)
 	if err != nil {
 		return res, j.fail(began, err)
 	}
-	defer func() {
-		res.IMDSRequests = loaded.IMDSRequests()
-		res.Requests = loaded.Fetcher.Requests()
-		res.Duration = time.Since(began)
-	}()
 	res.Instance = loaded.Meta.InstanceID
 	j.instance = res.Instance
 
@@ -106,15 +110,13 @@ func Run(ctx context.Context, in Input, stateDir string) (*Result, error) {
 		return res, j.fail(began, err)
 	}
 	env := &plan.Env{Root: root, Log: log, Redactor: in.Redactor, Scratch: scratch,
-		Hook: func(a plan.Action) { failpoint("applied:" + a.Describe().Kind + ":" + a.Describe().Path) }}
+		Hook: func(a plan.Action) { d := a.Describe(); failpoint("applied:" + d.Kind + ":" + d.Path) }}
 	for _, s := range p.Steps {
 		if err := applyStep(ctx, s, env, inst, j, res.Run); err != nil {
 			return res, j.fail(began, err)
 		}
 	}
-	res.IMDSRequests = loaded.IMDSRequests()
-	res.Requests = loaded.Fetcher.Requests()
-	j.finish(began, fmt.Sprintf("imds_requests=%d requests=%d", res.IMDSRequests, res.Requests))
+	j.finish(began, fmt.Sprintf("imds_requests=%d requests=%d", loaded.IMDSRequests(), loaded.Fetcher.Requests()))
 	return res, nil
 }
 
