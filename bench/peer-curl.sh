@@ -17,9 +17,9 @@ ak=$(printf '%s' "$creds" | jq -r .AccessKeyId)
 sk=$(printf '%s' "$creds" | jq -r .SecretAccessKey)
 st=$(printf '%s' "$creds" | jq -r .Token)
 s3get() { curl -sf --aws-sigv4 "aws:amz:$region:s3" --user "$ak:$sk" -H "x-amz-security-token: $st" "$s3/$1"; }
-layer=$(s3get "$(printf '%s\n' "$userdata" | sed -n 's|^ *- s3://||p' | head -1)")
-src=$(printf '%s\n' "$layer" | sed -n 's|^ *source: s3://||p' | head -1)
-dest=$(printf '%s\n' "$layer" | sed -n 's|^ *- path: ||p' | head -1)
+layer=$(s3get "$(printf '%s\n' "$userdata" | sed -n 's|^ *- s3://||p;T;q')")
+src=$(printf '%s\n' "$layer" | sed -n 's|^ *source: s3://||p;T;q')
+dest=$(printf '%s\n' "$layer" | sed -n 's|^ *- path: ||p;T;q')
 mkdir -p "$root$(dirname "$dest")"
 s3get "$src" > "$root$dest.tmp"
 chmod 0600 "$root$dest.tmp"
