@@ -78,8 +78,10 @@ func TestRunWithS3LayerAndRoleCredentials(t *testing.T) {
 	fin := logLine(t, r.stderr, "run finished")
 	n, _ := fin["imds_requests"].(float64)
 	served := b.imds.RequestCount() - before
-	if n <= 0 || n > 8 || int(n) != served {
-		t.Errorf("imds_requests logged %v, emulator served %d: want equal and ≤ 8", n, served)
+	// token, identity document, mac, local-hostname, user-data, role list
+	// (waited for), credentials: 7, one under the budget of 8.
+	if n != 7 || int(n) != served {
+		t.Errorf("imds_requests logged %v, emulator served %d: want both 7", n, served)
 	}
 
 	// status reads the journal.

@@ -83,6 +83,9 @@ type EC2 struct {
 
 	roleMu sync.Mutex
 	role   string
+	// roleListed is set once the credentials client has answered one role
+	// listing from role (see CredentialsClient).
+	roleListed atomic.Bool
 
 	// Backoff and per-attempt bound; tests shorten them.
 	backoff        retry.Policy
@@ -130,13 +133,40 @@ func (e *EC2) Endpoint() string { return e.endpoint }
 // calls included.
 func (e *EC2) Requests() int64 { return e.requests.Load() }
 
-// Client returns the imds.Client to hand to ec2rolecreds, so that role
-// credentials share our transport (and request count) and its token. Take
-// it after Fetch: a send failure during Fetch replaces the client.
+// Client returns the current imds.Client. A send failure replaces it, so
+// take it for each call rather than keeping it.
 func (e *EC2) Client() *imds.Client {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.client
+}
+
+// GetMetadataClient is the method of imds.Client that the SDK's role
+// credentials provider (ec2rolecreds) needs.
+type GetMetadataClient interface {
+	GetMetadata(context.Context, *imds.GetMetadataInput, ...func(*imds.Options)) (*imds.GetMetadataOutput, error)
+}
+
+// CredentialsClient is the client to hand to ec2rolecreds: its requests
+// share our transport, token and request count. The provider lists the
+// roles before each credentials fetch; its first listing is answered with
+// the name Role already waited for, which saves one request at boot (the
+// run's budget is 8). Later listings, at refresh, go to IMDS so that a
+// replaced instance profile is seen.
+func (e *EC2) CredentialsClient() GetMetadataClient { return credentialsClient{e} }
+
+type credentialsClient struct{ e *EC2 }
+
+func (c credentialsClient) GetMetadata(ctx context.Context, in *imds.GetMetadataInput, opts ...func(*imds.Options)) (*imds.GetMetadataOutput, error) {
+	if strings.Trim(in.Path, "/") == "iam/security-credentials" {
+		c.e.roleMu.Lock()
+		role := c.e.role
+		c.e.roleMu.Unlock()
+		if role != "" && c.e.roleListed.CompareAndSwap(false, true) {
+			return &imds.GetMetadataOutput{Content: io.NopCloser(strings.NewReader(role))}, nil
+		}
+	}
+	return c.e.Client().GetMetadata(ctx, in, opts...)
 }
 
 func (e *EC2) newClient() *imds.Client {

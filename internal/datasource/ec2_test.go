@@ -324,7 +324,7 @@ func TestEC2Role(t *testing.T) {
 			t.Fatal(err)
 		}
 		before := e.Requests()
-		p := ec2rolecreds.New(func(o *ec2rolecreds.Options) { o.Client = e.Client() })
+		p := ec2rolecreds.New(func(o *ec2rolecreds.Options) { o.Client = e.CredentialsClient() })
 		creds, err := p.Retrieve(context.Background())
 		if err != nil {
 			t.Fatal(err)
@@ -332,9 +332,41 @@ func TestEC2Role(t *testing.T) {
 		if creds.AccessKeyID != m.Config().Credentials.AccessKeyID {
 			t.Fatal("wrong credentials")
 		}
-		// The token is reused: the role list and the credentials only.
+		// The token is reused, and the role is not known yet: the role
+		// list and the credentials.
 		if got := e.Requests() - before; got != 2 || int64(m.RequestCount()) != e.Requests() {
 			t.Fatalf("credential requests = %d (emulator total %d, ours %d), want 2 and equal totals", got, m.RequestCount(), e.Requests())
+		}
+	})
+	t.Run("credentials client reuses the waited-for role list once", func(t *testing.T) {
+		m, u := startIMDS(t, testbed.IMDSConfig{Role: "web"})
+		e := newTestEC2(EC2Options{Endpoint: u}, nil)
+		if _, err := e.Role(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		listings := func() (n int) {
+			for _, r := range m.Requests() {
+				if r.Path == rolesPath {
+					n++
+				}
+			}
+			return n
+		}
+		p := ec2rolecreds.New(func(o *ec2rolecreds.Options) { o.Client = e.CredentialsClient() })
+		for i, want := range []int{1, 2} { // the first from Role, the second from the refresh
+			creds, err := p.Retrieve(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if creds.AccessKeyID != m.Config().Credentials.AccessKeyID {
+				t.Fatal("wrong credentials")
+			}
+			if got := listings(); got != want {
+				t.Fatalf("retrieve %d: role listed %d times at IMDS, want %d", i+1, got, want)
+			}
+		}
+		if int64(m.RequestCount()) != e.Requests() {
+			t.Fatalf("emulator served %d, we counted %d", m.RequestCount(), e.Requests())
 		}
 	})
 }

@@ -346,7 +346,7 @@ func newFetcher(boot *config.Config, meta *datasource.Metadata, ec2 *datasource.
 		o.Region = meta.Region
 	}
 	if ec2 != nil {
-		o.IMDS = ec2.Client()
+		o.IMDS = ec2.CredentialsClient()
 		o.Role = ec2.Role
 	}
 	return fetch.New(o)

@@ -46,7 +46,7 @@ func TestE2EMinIO(t *testing.T) {
 		isolateAWSEnv(t)
 		in := newInstance(t, testbed.IMDSConfig{Role: role, Region: srv.Region, Credentials: c}, deadline)
 		f := newTest(Options{Region: srv.Region, S3Endpoint: srv.URL, S3PathStyle: true,
-			IMDS: in.ds.Client(), Role: in.ds.Role, Deadline: deadline}, nil)
+			IMDS: in.ds.CredentialsClient(), Role: in.ds.Role, Deadline: deadline}, nil)
 		return in, f
 	}
 	const allowed = "s3://config/layers/base.yaml"
@@ -61,10 +61,10 @@ func TestE2EMinIO(t *testing.T) {
 		if err != nil || blob.Size != int64(len(payload)) {
 			t.Fatalf("File: %+v, %v", blob, err)
 		}
-		// Token PUT, role list (Role), role list and credentials
-		// (ec2rolecreds); then the cache serves the second fetch.
-		if in.ds.Requests() != 4 || f.Requests() != 2 {
-			t.Errorf("requests: IMDS %d (want 4), S3 %d (want 2)", in.ds.Requests(), f.Requests())
+		// Token PUT, role list (Role, reused by ec2rolecreds), credentials;
+		// then the cache serves the second fetch.
+		if in.ds.Requests() != 3 || f.Requests() != 2 {
+			t.Errorf("requests: IMDS %d (want 3), S3 %d (want 2)", in.ds.Requests(), f.Requests())
 		}
 		t.Logf("IMDS requests %d, S3 requests %d", in.ds.Requests(), f.Requests())
 	})

@@ -34,7 +34,6 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/ec2rolecreds"
-	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/opsboot/bootstrap/internal/retry"
@@ -69,7 +68,7 @@ type Options struct {
 	// IMDS is the client role credentials come through (ec2rolecreds), so
 	// they share the datasource's token and request count. nil → the
 	// SDK's default chain with its own IMDS client.
-	IMDS *imds.Client
+	IMDS ec2rolecreds.GetMetadataAPIClient
 	// Role returns the instance's role name: used in messages, and waited
 	// for before the first S3 request (at boot the role appears late).
 	// May be nil.

@@ -214,7 +214,7 @@ func TestS3Answers(t *testing.T) {
 			defer srv.Close()
 			var logs bytes.Buffer
 			f := newTest(Options{Region: "eu-west-1", S3Endpoint: srv.URL, S3PathStyle: true,
-				IMDS: in.ds.Client(), Role: in.ds.Role, Deadline: deadline}, &logs)
+				IMDS: in.ds.CredentialsClient(), Role: in.ds.Role, Deadline: deadline}, &logs)
 			start := time.Now()
 			got, err := f.Bytes(context.Background(), src, "", 0)
 			took := time.Since(start)
@@ -268,7 +268,7 @@ func TestS3Answers(t *testing.T) {
 func TestCredentials(t *testing.T) {
 	isolateAWSEnv(t)
 	in := newInstance(t, testbed.IMDSConfig{Role: "web"}, 2*time.Second)
-	f := newTest(Options{Region: "eu-west-1", IMDS: in.ds.Client(), Role: in.ds.Role}, nil)
+	f := newTest(Options{Region: "eu-west-1", IMDS: in.ds.CredentialsClient(), Role: in.ds.Role}, nil)
 	c, err := f.Credentials(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -287,7 +287,7 @@ func TestCredentials(t *testing.T) {
 func TestNoRegion(t *testing.T) {
 	isolateAWSEnv(t)
 	in := newInstance(t, testbed.IMDSConfig{Role: "web"}, time.Second)
-	f := newTest(Options{IMDS: in.ds.Client()}, nil)
+	f := newTest(Options{IMDS: in.ds.CredentialsClient()}, nil)
 	_, err := f.Bytes(context.Background(), "s3://b/k", "", 0)
 	if err == nil || !strings.Contains(err.Error(), "no AWS region for S3") || f.Requests() != 0 {
 		t.Fatalf("err = %v", err)
