@@ -2,8 +2,9 @@
 //
 // bootstrap applies a machine's configuration to a directory (/ at first
 // boot, an image tree during builds and tests), so every path is resolved
-// inside that root through an [os.Root]: a symlink in the tree such as
-// /etc -> /host/etc cannot send a write outside it. Files are replaced
+// inside that root as the booted machine would resolve it: a symlink in the
+// tree such as /var/run -> /run means <root>/run, and nothing can send a
+// write outside the root (every access goes through an [os.Root]). Files are replaced
 // atomically (temp file beside the target, fsync, rename, fsync of the
 // directory), so a run killed at any instant leaves either the old or the new
 // content at the final path, never a partial file.
@@ -204,6 +205,9 @@ func (r *Root) WriteFile(p string, src io.Reader, spec FileSpec) (sha256hex stri
 	dirRel = strings.TrimSuffix(dirRel, "/")
 	if dirRel == "" {
 		dirRel = "."
+	}
+	if dirRel, err = r.resolveDir(dirRel); err != nil {
+		return "", 0, err
 	}
 	if err := r.mkdirAll(dirRel); err != nil {
 		return "", 0, err
@@ -442,6 +446,15 @@ func (r *Root) Current(p string, sha256hex string, spec FileSpec) (bool, error) 
 	if err != nil {
 		return false, fmt.Errorf("rootfs: check %s: %w", show, err)
 	}
+	dirRel, base := path.Split(rel)
+	dirRel, err = r.resolveDir(strings.TrimSuffix(dirRel, "/"))
+	if errors.Is(err, syscall.ENOTDIR) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	rel = path.Join(dirRel, base)
 	fi, err := r.root.Lstat(rel)
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 		return false, nil

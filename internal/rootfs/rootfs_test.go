@@ -286,54 +286,95 @@ func TestWriteFileSourceErrorKeepsOldContent(t *testing.T) {
 	}
 }
 
-func TestSymlinkEscapeRefused(t *testing.T) {
+// TestSymlinksResolveInsideTheRoot: links in the tree mean what they mean
+// on the booted machine (an absolute target starts at the root, ".." stops
+// there), and no link can lead a write or a read outside the root.
+func TestSymlinksResolveInsideTheRoot(t *testing.T) {
+	symlink := func(t *testing.T, target, link string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(target, link); err != nil {
+			t.Fatal(err)
+		}
+	}
 	tests := []struct {
-		name  string
-		setup func(t *testing.T, root, outside string)
-		path  string
-		// wantErr: the write must fail; otherwise it must succeed inside
-		// the root. Either way nothing may appear outside.
-		wantErr bool
+		name string
+		// setup builds the tree and returns where, relative to the root,
+		// the content must land; "" means the write must fail.
+		setup   func(t *testing.T, root, outside string) string
+		path    string
+		wantErr string
 	}{
 		{
-			name: "absolute dir symlink",
-			setup: func(t *testing.T, root, outside string) {
-				if err := os.Symlink(outside, filepath.Join(root, "etc")); err != nil {
-					t.Fatal(err)
-				}
+			name: "absolute dir symlink to a host path lands inside the root",
+			setup: func(t *testing.T, root, outside string) string {
+				symlink(t, outside, filepath.Join(root, "etc"))
+				return filepath.Join(outside, "motd")
 			},
-			path: "/etc/motd", wantErr: true,
+			path: "/etc/motd",
 		},
 		{
-			name: "relative dir symlink climbing out",
-			setup: func(t *testing.T, root, outside string) {
-				os.MkdirAll(filepath.Join(root, "srv"), 0o755)
-				rel, _ := filepath.Rel(filepath.Join(root, "srv"), outside)
-				if err := os.Symlink(rel, filepath.Join(root, "srv/data")); err != nil {
-					t.Fatal(err)
-				}
+			name: "Debian's /var/run -> /run",
+			setup: func(t *testing.T, root, outside string) string {
+				os.MkdirAll(filepath.Join(root, "run"), 0o755)
+				symlink(t, "/run", filepath.Join(root, "var/run"))
+				return "run/app.pid"
 			},
-			path: "/srv/data/motd", wantErr: true,
+			path: "/var/run/app.pid",
+		},
+		{
+			name: "relative dir symlink climbing out stops at the root",
+			setup: func(t *testing.T, root, outside string) string {
+				rel, _ := filepath.Rel(filepath.Join(root, "srv"), outside)
+				symlink(t, rel, filepath.Join(root, "srv/data"))
+				return filepath.Join(filepath.Base(outside), "motd")
+			},
+			path: "/srv/data/motd",
+		},
+		{
+			name: "chain of absolute links",
+			setup: func(t *testing.T, root, outside string) string {
+				symlink(t, "/real/etc", filepath.Join(root, "etc"))
+				symlink(t, "/other", filepath.Join(root, "real"))
+				return "other/etc/motd"
+			},
+			path: "/etc/motd",
 		},
 		{
 			name: "final component symlink is replaced, not followed",
-			setup: func(t *testing.T, root, outside string) {
-				os.MkdirAll(filepath.Join(root, "etc"), 0o755)
-				if err := os.Symlink(filepath.Join(outside, "motd"), filepath.Join(root, "etc/motd")); err != nil {
-					t.Fatal(err)
-				}
+			setup: func(t *testing.T, root, outside string) string {
+				symlink(t, filepath.Join(outside, "motd"), filepath.Join(root, "etc/motd"))
+				return "etc/motd"
 			},
-			path: "/etc/motd", wantErr: false,
+			path: "/etc/motd",
 		},
 		{
-			name: "symlink inside the tree is fine",
-			setup: func(t *testing.T, root, outside string) {
+			name: "relative symlink inside the tree",
+			setup: func(t *testing.T, root, outside string) string {
 				os.MkdirAll(filepath.Join(root, "real/etc"), 0o755)
-				if err := os.Symlink("real/etc", filepath.Join(root, "etc")); err != nil {
-					t.Fatal(err)
-				}
+				symlink(t, "real/etc", filepath.Join(root, "etc"))
+				return "real/etc/motd"
 			},
-			path: "/etc/motd", wantErr: false,
+			path: "/etc/motd",
+		},
+		{
+			name: "link loop",
+			setup: func(t *testing.T, root, outside string) string {
+				symlink(t, "/b", filepath.Join(root, "a"))
+				symlink(t, "a", filepath.Join(root, "b"))
+				return ""
+			},
+			path: "/a/motd", wantErr: "too many levels of symbolic links",
+		},
+		{
+			name: "a file where a directory should be",
+			setup: func(t *testing.T, root, outside string) string {
+				mustWriteHost(t, filepath.Join(root, "etc"), "not a dir")
+				return ""
+			},
+			path: "/etc/motd", wantErr: "not a directory",
 		},
 	}
 	for _, tt := range tests {
@@ -343,34 +384,48 @@ func TestSymlinkEscapeRefused(t *testing.T) {
 			outside := filepath.Join(base, "host")
 			os.MkdirAll(rootDir, 0o755)
 			os.MkdirAll(outside, 0o755)
-			tt.setup(t, rootDir, outside)
+			wantAt := tt.setup(t, rootDir, outside)
 			r, err := Open(rootDir)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer r.Close()
 			_, _, err = r.WriteFile(tt.path, strings.NewReader("hello"), mine(0o644))
-			if (err != nil) != tt.wantErr {
-				t.Fatalf("WriteFile err = %v, wantErr %v", err, tt.wantErr)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), rootDir) {
+					t.Fatalf("WriteFile err = %v, want one naming the root and %q", err, tt.wantErr)
+				}
+			} else if err != nil {
+				t.Fatalf("WriteFile: %v", err)
 			}
 			if ents, _ := os.ReadDir(outside); len(ents) != 0 {
 				t.Errorf("wrote outside the root: %v", ents)
 			}
-			if !tt.wantErr {
-				fi, err := os.Lstat(filepath.Join(rootDir, tt.path))
-				if err == nil && fi.Mode()&fs.ModeSymlink != 0 {
-					// The in-tree symlink case: the link's target got it.
-					fi, err = os.Stat(filepath.Join(rootDir, tt.path))
-				}
-				if err != nil || !fi.Mode().IsRegular() {
-					t.Errorf("target is not a regular file: %v %v", fi, err)
-				}
+			if tt.wantErr != "" {
+				return
 			}
-			// Current never reads through an escaping link.
-			if ok, _ := r.Current(tt.path, sum("hello"), mine(0o644)); ok != !tt.wantErr {
-				t.Errorf("Current = %v, want %v", ok, !tt.wantErr)
+			fi, err := os.Lstat(filepath.Join(rootDir, wantAt))
+			if err != nil || !fi.Mode().IsRegular() {
+				t.Fatalf("%s is not a regular file: %v %v", wantAt, fi, err)
+			}
+			if b, _ := os.ReadFile(filepath.Join(rootDir, wantAt)); string(b) != "hello" {
+				t.Errorf("%s = %q", wantAt, b)
+			}
+			// Current resolves the same way, so a rerun leaves it alone.
+			if ok, err := r.Current(tt.path, sum("hello"), mine(0o644)); !ok || err != nil {
+				t.Errorf("Current = %v, %v; want true", ok, err)
 			}
 		})
+	}
+}
+
+func TestCurrentThroughMissingOrFileComponent(t *testing.T) {
+	r, dir := openRoot(t)
+	mustWriteHost(t, filepath.Join(dir, "etc"), "a file")
+	for _, p := range []string{"/etc/motd", "/nope/motd"} {
+		if ok, err := r.Current(p, sum("hello"), mine(0o644)); ok || err != nil {
+			t.Errorf("Current(%s) = %v, %v; want false, nil", p, ok, err)
+		}
 	}
 }
 
