@@ -36,6 +36,10 @@ type IMDS struct {
 	AllowV1  bool     `yaml:"allow_v1"` // fall back to IMDSv1 when the token call fails
 	Deadline Duration `yaml:"deadline"` // how long to wait for IMDS at boot; default 120s
 	Tags     bool     `yaml:"tags"`     // read instance tags from IMDS
+	// EndpointMode picks IMDS's IPv4 or IPv6 address ("" → env
+	// AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE, else ipv4). IPv6-only
+	// subnets reach IMDS only at [fd00:ec2::254].
+	EndpointMode string `yaml:"endpoint_mode"`
 }
 
 // AWS holds the settings for S3 and https fetches.

@@ -117,6 +117,12 @@ func (cfg *Config) check(c *checker, p string) {
 
 func (i *IMDS) check(c *checker, p string) {
 	c.deadline(joinKey(p, "deadline"), &i.Deadline, DefaultDeadline)
+	switch strings.ToLower(i.EndpointMode) {
+	case "", "ipv4", "ipv6":
+		i.EndpointMode = strings.ToLower(i.EndpointMode)
+	default:
+		c.errorf(joinKey(p, "endpoint_mode"), "want ipv4 or ipv6, got %s", quoteShort(i.EndpointMode))
+	}
 }
 
 // regionRE matches AWS region names such as us-east-1 or us-gov-west-1.

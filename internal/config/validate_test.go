@@ -125,6 +125,13 @@ func TestValidation(t *testing.T) {
 			},
 		},
 		{
+			name: "imds endpoint mode",
+			src:  "imds:\n  endpoint_mode: dualstack\n",
+			want: []string{
+				`c.yaml:2:18: imds.endpoint_mode: want ipv4 or ipv6, got "dualstack"`,
+			},
+		},
+		{
 			name: "region and endpoint",
 			src:  "aws:\n  region: Ireland\n  s3:\n    endpoint: minio:9000\n",
 			want: []string{

@@ -93,6 +93,10 @@ func machineID(root string) string {
 // "this is EC2 (or an emulator of it)".
 const endpointEnv = "AWS_EC2_METADATA_SERVICE_ENDPOINT"
 
+// endpointModeEnv is the SDK's choice between IMDS's IPv4 and IPv6
+// addresses.
+const endpointModeEnv = "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE"
+
 // Detect decides between "ec2" and "none" without touching the network:
 // at boot, probing 169.254.169.254 on a machine that is not EC2 only costs
 // time. It looks at what the firmware says (DMI, Xen's hypervisor uuid)

@@ -31,6 +31,10 @@ const DefaultDeadline = 120 * time.Second
 // DefaultEndpoint is where IMDS answers on every EC2 instance (IPv4).
 const DefaultEndpoint = "http://169.254.169.254"
 
+// IPv6Endpoint is IMDS on Nitro instances with the IPv6 endpoint enabled:
+// the only one an IPv6-only subnet reaches.
+const IPv6Endpoint = "http://[fd00:ec2::254]"
+
 // maxTags bounds the per-tag requests; EC2 allows 50 tags per instance.
 const maxTags = 64
 
@@ -48,8 +52,11 @@ const (
 // EC2Options configures the EC2 datasource.
 type EC2Options struct {
 	// Endpoint of IMDS; "" means env AWS_EC2_METADATA_SERVICE_ENDPOINT,
-	// else DefaultEndpoint.
+	// else the address EndpointMode picks.
 	Endpoint string
+	// EndpointMode is "ipv4" (DefaultEndpoint) or "ipv6" (IPv6Endpoint);
+	// "" means env AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE, else ipv4.
+	EndpointMode string
 	// AllowV1 accepts an IMDSv1-only endpoint. When false (the default) a
 	// refused token PUT is an error: IMDSv1 is what SSRF attacks use.
 	AllowV1 bool
@@ -111,7 +118,19 @@ func NewEC2(o EC2Options) *EC2 {
 		e.endpoint = os.Getenv(endpointEnv)
 	}
 	if e.endpoint == "" {
-		e.endpoint = DefaultEndpoint
+		mode := o.EndpointMode
+		if mode == "" {
+			mode = os.Getenv(endpointModeEnv)
+		}
+		switch strings.ToLower(mode) {
+		case "", "ipv4":
+			e.endpoint = DefaultEndpoint
+		case "ipv6":
+			e.endpoint = IPv6Endpoint
+		default:
+			e.endpoint = DefaultEndpoint
+			e.epErr = fmt.Errorf("IMDS endpoint mode %q: want ipv4 or ipv6; fix imds.endpoint_mode or %s", mode, endpointModeEnv)
+		}
 	}
 	e.endpoint = strings.TrimSuffix(e.endpoint, "/")
 	if u, err := url.Parse(e.endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

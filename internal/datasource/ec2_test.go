@@ -417,26 +417,40 @@ func TestEC2Answers(t *testing.T) {
 
 func TestEC2Endpoint(t *testing.T) {
 	tests := []struct {
-		name, opt, env, want string
+		name, opt, env, mode, modeEnv, want string
 	}{
-		{"option wins", "http://127.0.0.1:1/", "http://127.0.0.1:2", "http://127.0.0.1:1"},
-		{"env next", "", "http://127.0.0.1:2", "http://127.0.0.1:2"},
-		{"default", "", "", DefaultEndpoint},
+		{"option wins", "http://127.0.0.1:1/", "http://127.0.0.1:2", "ipv6", "ipv6", "http://127.0.0.1:1"},
+		{"env next", "", "http://127.0.0.1:2", "ipv6", "", "http://127.0.0.1:2"},
+		{"default", "", "", "", "", DefaultEndpoint},
+		{"mode ipv6", "", "", "ipv6", "", IPv6Endpoint},
+		{"mode option over env", "", "", "IPv4", "ipv6", DefaultEndpoint},
+		{"mode env", "", "", "", "IPv6", IPv6Endpoint},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv(endpointEnv, tt.env)
-			if got := NewEC2(EC2Options{Endpoint: tt.opt}).Endpoint(); got != tt.want {
+			t.Setenv(endpointModeEnv, tt.modeEnv)
+			if got := NewEC2(EC2Options{Endpoint: tt.opt, EndpointMode: tt.mode}).Endpoint(); got != tt.want {
 				t.Fatalf("Endpoint = %q, want %q", got, tt.want)
 			}
 		})
 	}
-	e := NewEC2(EC2Options{Endpoint: "169.254.169.254"})
-	if _, err := e.Fetch(context.Background()); err == nil || !strings.Contains(err.Error(), "not an http:// URL") {
-		t.Fatalf("bad endpoint error = %v", err)
-	}
-	if e.Requests() != 0 {
-		t.Fatal("requests sent to a bad endpoint")
+	// Bad endpoints fail before any request is sent.
+	t.Setenv(endpointModeEnv, "")
+	for _, tt := range []struct {
+		o    EC2Options
+		want string
+	}{
+		{EC2Options{Endpoint: "169.254.169.254"}, "not an http:// URL"},
+		{EC2Options{EndpointMode: "dualstack"}, `endpoint mode "dualstack": want ipv4 or ipv6`},
+	} {
+		e := NewEC2(tt.o)
+		if _, err := e.Fetch(context.Background()); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Fatalf("bad endpoint error = %v, want %q", err, tt.want)
+		}
+		if e.Requests() != 0 {
+			t.Fatal("requests sent to a bad endpoint")
+		}
 	}
 }
 

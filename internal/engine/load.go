@@ -315,12 +315,13 @@ func openDatasource(in Input, boot *config.Config, wantUserData bool) (datasourc
 	switch kind {
 	case "ec2":
 		ec2 := datasource.NewEC2(datasource.EC2Options{
-			Endpoint: in.IMDSEndpoint,
-			AllowV1:  boot.IMDS.AllowV1,
-			Deadline: boot.IMDS.Deadline.Duration,
-			UserData: wantUserData,
-			Tags:     boot.IMDS.Tags,
-			Logger:   in.Log,
+			Endpoint:     in.IMDSEndpoint,
+			EndpointMode: boot.IMDS.EndpointMode,
+			AllowV1:      boot.IMDS.AllowV1,
+			Deadline:     boot.IMDS.Deadline.Duration,
+			UserData:     wantUserData,
+			Tags:         boot.IMDS.Tags,
+			Logger:       in.Log,
 		})
 		return ec2, ec2, nil
 	case "file":
