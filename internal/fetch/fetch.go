@@ -203,7 +203,10 @@ func (f *Fetcher) Bytes(ctx context.Context, src, wantSHA256 string, limit int64
 }
 
 // File fetches src into a new temp file in dir, streamed (never whole in
-// memory) and fsynced. On any failure the temp file is removed.
+// memory). On any failure the temp file is removed. It is not fsynced: it is
+// a staging copy that a crash makes worthless anyway, and whoever installs
+// it makes the final copy durable (for a large file the fsync would be the
+// biggest cost of the run).
 func (f *Fetcher) File(ctx context.Context, src, wantSHA256, dir string) (*Blob, error) {
 	tmp, err := os.CreateTemp(dir, ".bootstrap-fetch-*.tmp")
 	if err != nil {
@@ -219,9 +222,6 @@ func (f *Fetcher) File(ctx context.Context, src, wantSHA256, dir string) (*Blob,
 	res, err := f.fetch(ctx, src, wantSHA256, -1, &fileSink{f: tmp})
 	if err != nil {
 		return nil, err
-	}
-	if err := tmp.Sync(); err != nil {
-		return nil, fmt.Errorf("%s: fsync %s: %w", DisplaySource(src), tmp.Name(), err)
 	}
 	if err := tmp.Close(); err != nil {
 		return nil, fmt.Errorf("%s: close %s: %w", DisplaySource(src), tmp.Name(), err)

@@ -4,10 +4,13 @@
 // boot, an image tree during builds and tests), so every path is resolved
 // inside that root as the booted machine would resolve it: a symlink in the
 // tree such as /var/run -> /run means <root>/run, and nothing can send a
-// write outside the root (every access goes through an [os.Root]). Files are replaced
-// atomically (temp file beside the target, fsync, rename, fsync of the
-// directory), so a run killed at any instant leaves either the old or the new
-// content at the final path, never a partial file.
+// write outside the root (every access goes through an [os.Root]).
+//
+// Files are replaced atomically (temp file beside the target, fsync,
+// rename, fsync of the directory), so a run killed at any instant leaves
+// either the old or the new content at the final path, never a partial
+// file. A staged download on the root's file system is hard-linked to the
+// temp name instead of copied: a large file is written once, not twice.
 package rootfs
 
 import (
@@ -24,6 +27,8 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // Root is an open target root. It is safe for concurrent use.
@@ -230,9 +235,19 @@ func (r *Root) WriteFile(p string, src io.Reader, spec FileSpec) (sha256hex stri
 	// and it names it ".<base><digits>", which cannot be told apart from
 	// other programs' files, so stale ones could not be cleaned up safely.
 	// The few lines below do the same steps with a recognisable name.
-	tmp, f, err := r.createTemp(d, dirRel, base)
-	if err != nil {
-		return "", 0, fmt.Errorf("rootfs: write %s: create temp file: %w", show, err)
+	var tmp string
+	var f *os.File
+	staged, isStaged := src.(*os.File)
+	if isStaged {
+		if tmp, f, err = r.linkTemp(d, dirRel, base, staged); err != nil {
+			return "", 0, fmt.Errorf("rootfs: write %s: link staged file: %w", show, err)
+		}
+	}
+	linked := f != nil
+	if !linked {
+		if tmp, f, err = r.createTemp(d, dirRel, base); err != nil {
+			return "", 0, fmt.Errorf("rootfs: write %s: create temp file: %w", show, err)
+		}
 	}
 	defer r.release(dirRel, tmp)
 	committed := false
@@ -243,8 +258,18 @@ func (r *Root) WriteFile(p string, src io.Reader, spec FileSpec) (sha256hex stri
 		}
 	}()
 
-	h := sha256.New()
-	n, err = io.Copy(io.MultiWriter(f, h), src)
+	var sum string
+	switch {
+	case linked:
+		// Hash what is now at the temp name: that is what gets renamed.
+		n, sum, err = hashFile(f)
+	case isStaged:
+		n, sum, err = copyStaged(f, staged)
+	default:
+		h := sha256.New()
+		n, err = io.CopyBuffer(io.MultiWriter(f, h), src, make([]byte, copyBufSize))
+		sum = hex.EncodeToString(h.Sum(nil))
+	}
 	if err != nil {
 		return "", 0, fmt.Errorf("rootfs: write %s: copy content: %w", show, err)
 	}
@@ -278,7 +303,31 @@ func (r *Root) WriteFile(p string, src io.Reader, spec FileSpec) (sha256hex stri
 	if err := syncDir(d, "."); err != nil {
 		return "", 0, fmt.Errorf("rootfs: write %s: fsync directory: %w", show, err)
 	}
-	return hex.EncodeToString(h.Sum(nil)), n, nil
+	return sum, n, nil
+}
+
+// copyBufSize is the buffer for streaming and hashing: larger than
+// io.Copy's 32 KiB, so big files take fewer system calls.
+const copyBufSize = 1 << 20
+
+// copyStaged copies the staged file sf into f inside the kernel
+// (copy_file_range: no trip through user space, a reflink where the file
+// system can) and returns the size and sha256 of what f then holds.
+func copyStaged(f, sf *os.File) (int64, string, error) {
+	if _, err := f.ReadFrom(sf); err != nil {
+		return 0, "", err
+	}
+	return hashFile(f)
+}
+
+// hashFile returns the size and sha256 of f's content, read from the start.
+func hashFile(f *os.File) (int64, string, error) {
+	h := sha256.New()
+	n, err := io.CopyBuffer(h, io.NewSectionReader(f, 0, 1<<62), make([]byte, copyBufSize))
+	if err != nil {
+		return n, "", fmt.Errorf("read back: %w", err)
+	}
+	return n, hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // unwrapPathErr drops the *PathError wrapper, whose path is the temp file's:
@@ -318,7 +367,10 @@ func isTemp(name, base string) bool {
 	return true
 }
 
-func (r *Root) createTemp(d *os.Root, dirRel, base string) (string, *os.File, error) {
+// newTemp picks a fresh temp name for base in dirRel, marks it in flight and
+// calls create with it, again with another name while create reports that
+// the name exists.
+func (r *Root) newTemp(dirRel, base string, create func(name string) error) (string, error) {
 	var b [tmpRandLen / 2]byte
 	for attempt := 0; ; attempt++ {
 		rand.Read(b[:])
@@ -327,15 +379,67 @@ func (r *Root) createTemp(d *os.Root, dirRel, base string) (string, *os.File, er
 		r.mu.Lock()
 		r.inflight[key] = true
 		r.mu.Unlock()
-		f, err := d.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		err := create(name)
 		if err == nil {
-			return name, f, nil
+			return name, nil
 		}
 		r.release(dirRel, name)
 		if !errors.Is(err, fs.ErrExist) || attempt >= 100 {
-			return "", nil, unwrapPathErr(err)
+			return "", unwrapPathErr(err)
 		}
 	}
+}
+
+func (r *Root) createTemp(d *os.Root, dirRel, base string) (string, *os.File, error) {
+	var f *os.File
+	name, err := r.newTemp(dirRel, base, func(name string) (err error) {
+		f, err = d.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		return err
+	})
+	return name, f, err
+}
+
+// linkTemp hard-links the staged file sf into d under a fresh temp name, so
+// that a large download staged on the same file system is installed
+// without copying it. It returns a nil file when the link cannot be made
+// there (another file system, a file system without hard links), and the
+// caller copies instead.
+func (r *Root) linkTemp(d *os.Root, dirRel, base string, sf *os.File) (string, *os.File, error) {
+	df, err := d.Open(".")
+	if err != nil {
+		return "", nil, unwrapPathErr(err)
+	}
+	defer df.Close()
+	rc, err := df.SyscallConn()
+	if err != nil {
+		return "", nil, err
+	}
+	name, err := r.newTemp(dirRel, base, func(name string) error {
+		var lerr error
+		if err := rc.Control(func(fd uintptr) {
+			lerr = unix.Linkat(unix.AT_FDCWD, sf.Name(), int(fd), name, 0)
+		}); err != nil {
+			return err
+		}
+		if lerr == unix.EEXIST {
+			return fs.ErrExist
+		}
+		return lerr
+	})
+	switch {
+	case errors.Is(err, unix.EXDEV), errors.Is(err, unix.EPERM), errors.Is(err, unix.EMLINK),
+		errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.ENOENT):
+		return "", nil, nil // copy instead
+	case err != nil:
+		return "", nil, err
+	}
+	f, err := d.OpenFile(name, os.O_RDWR, 0)
+	if err != nil {
+		d.Remove(name)
+		r.release(dirRel, name)
+		return "", nil, unwrapPathErr(err)
+	}
+	return name, f, nil
 }
 
 func (r *Root) release(dirRel, name string) {

@@ -567,3 +567,68 @@ func TestKeepOwnershipWritesAsInvokingUser(t *testing.T) {
 		t.Fatal("unknown owner accepted")
 	}
 }
+
+// TestWriteFileFromStagedFile: a staged download (an *os.File) is linked
+// into place when it is on the root's file system and copied by the kernel
+// otherwise; either way the result is exact and its digest is read back.
+func TestWriteFileFromStagedFile(t *testing.T) {
+	content := strings.Repeat("staged content\n", 100_000) // 1.5 MB: more than one copy buffer
+	tests := []struct {
+		name       string
+		stageDir   func(t *testing.T, root string) string
+		wantLinked bool
+	}{
+		{"same file system: linked", func(t *testing.T, root string) string { return t.TempDir() }, true},
+		{"other file system: copied", func(t *testing.T, root string) string {
+			var st, rt syscall.Stat_t
+			if syscall.Stat("/dev/shm", &st) != nil || syscall.Stat(root, &rt) != nil || st.Dev == rt.Dev {
+				t.Skip("no /dev/shm on another file system")
+			}
+			d, err := os.MkdirTemp("/dev/shm", "rootfs-test-")
+			if err != nil {
+				t.Skip(err)
+			}
+			t.Cleanup(func() { os.RemoveAll(d) })
+			return d
+		}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, dir := openRoot(t)
+			staged := filepath.Join(tt.stageDir(t, dir), "blob")
+			if err := os.WriteFile(staged, []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			sf, err := os.Open(staged)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sf.Close()
+			got, n, err := r.WriteFile("/opt/app/big.bin", sf, mine(0o640))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != sum(content) || n != int64(len(content)) {
+				t.Fatalf("WriteFile = %s, %d; want %s, %d", got, n, sum(content), len(content))
+			}
+			final := filepath.Join(dir, "opt/app/big.bin")
+			if b, _ := os.ReadFile(final); string(b) != content {
+				t.Fatal("content differs")
+			}
+			fi, err := os.Lstat(final)
+			if err != nil || fi.Mode() != 0o640 {
+				t.Fatalf("mode %v, %v; want 0640", fi.Mode(), err)
+			}
+			si, _ := os.Stat(staged)
+			if linked := os.SameFile(fi, si); linked != tt.wantLinked {
+				t.Errorf("linked = %v, want %v", linked, tt.wantLinked)
+			}
+			if temps := tempsIn(t, filepath.Dir(final)); len(temps) != 0 {
+				t.Errorf("temp files left: %v", temps)
+			}
+			if ok, err := r.Current("/opt/app/big.bin", sum(content), mine(0o640)); !ok || err != nil {
+				t.Errorf("Current = %v, %v", ok, err)
+			}
+		})
+	}
+}
