@@ -11,6 +11,7 @@ import (
 
 	"github.com/opsboot/bootstrap/internal/config"
 	"github.com/opsboot/bootstrap/internal/plan"
+	"github.com/opsboot/bootstrap/internal/rootfs"
 	"github.com/opsboot/bootstrap/internal/secret"
 )
 
@@ -133,6 +134,12 @@ func planFile(ctx context.Context, l *Loaded, f config.File, in PlanInput, skip 
 		in.Redactor.Add(string(b))
 	}
 	a.SHA256, a.Size = blob.SHA256, blob.Size
-	a.Open = func() (io.ReadCloser, error) { return os.Open(blob.Path) }
+	a.Open = func() (io.ReadCloser, error) {
+		f, err := os.Open(blob.Path)
+		if err != nil {
+			return nil, err
+		}
+		return &rootfs.Staged{File: f, SHA256: blob.SHA256}, nil
+	}
 	return a, nil
 }

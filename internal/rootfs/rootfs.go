@@ -51,6 +51,15 @@ type Root struct {
 // build — where giving a file away needs privileges we do not have.
 func (r *Root) KeepOwnership() { r.keepOwner = true }
 
+// Staged is content already on disk whose sha256 is known: a download
+// staged in a private directory, hashed as it arrived. WriteFile links it
+// into place when it is on the root's file system and then takes SHA256 as
+// the written digest rather than reading the file back.
+type Staged struct {
+	*os.File
+	SHA256 string
+}
+
 // FileSpec is the metadata a written file must end up with.
 type FileSpec struct {
 	// Mode is applied exactly, whatever the umask. Besides the permission
@@ -237,7 +246,15 @@ func (r *Root) WriteFile(p string, src io.Reader, spec FileSpec) (sha256hex stri
 	// The few lines below do the same steps with a recognisable name.
 	var tmp string
 	var f *os.File
-	staged, isStaged := src.(*os.File)
+	var staged *os.File
+	var stagedSum string
+	switch v := src.(type) {
+	case *Staged:
+		staged, stagedSum = v.File, v.SHA256
+	case *os.File:
+		staged = v
+	}
+	isStaged := staged != nil
 	if isStaged {
 		if tmp, f, err = r.linkTemp(d, dirRel, base, staged); err != nil {
 			return "", 0, fmt.Errorf("rootfs: write %s: link staged file: %w", show, err)
@@ -260,6 +277,12 @@ func (r *Root) WriteFile(p string, src io.Reader, spec FileSpec) (sha256hex stri
 
 	var sum string
 	switch {
+	case linked && stagedSum != "":
+		// The very inode that was hashed as it was downloaded.
+		var fi fs.FileInfo
+		if fi, err = f.Stat(); err == nil {
+			n, sum = fi.Size(), stagedSum
+		}
 	case linked:
 		// Hash what is now at the temp name: that is what gets renamed.
 		n, sum, err = hashFile(f)

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -568,29 +569,35 @@ func TestKeepOwnershipWritesAsInvokingUser(t *testing.T) {
 	}
 }
 
-// TestWriteFileFromStagedFile: a staged download (an *os.File) is linked
-// into place when it is on the root's file system and copied by the kernel
-// otherwise; either way the result is exact and its digest is read back.
+// TestWriteFileFromStagedFile: a staged download (an *os.File, or a Staged
+// with its digest) is linked into place when it is on the root's file
+// system and copied by the kernel otherwise; a copy's digest is always read
+// back, never taken on trust.
 func TestWriteFileFromStagedFile(t *testing.T) {
 	content := strings.Repeat("staged content\n", 100_000) // 1.5 MB: more than one copy buffer
+	sameFS := func(t *testing.T, root string) string { return t.TempDir() }
+	otherFS := func(t *testing.T, root string) string {
+		var st, rt syscall.Stat_t
+		if syscall.Stat("/dev/shm", &st) != nil || syscall.Stat(root, &rt) != nil || st.Dev == rt.Dev {
+			t.Skip("no /dev/shm on another file system")
+		}
+		d, err := os.MkdirTemp("/dev/shm", "rootfs-test-")
+		if err != nil {
+			t.Skip(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(d) })
+		return d
+	}
 	tests := []struct {
 		name       string
 		stageDir   func(t *testing.T, root string) string
+		declared   string // "" → a plain *os.File; else a *Staged with this digest
 		wantLinked bool
 	}{
-		{"same file system: linked", func(t *testing.T, root string) string { return t.TempDir() }, true},
-		{"other file system: copied", func(t *testing.T, root string) string {
-			var st, rt syscall.Stat_t
-			if syscall.Stat("/dev/shm", &st) != nil || syscall.Stat(root, &rt) != nil || st.Dev == rt.Dev {
-				t.Skip("no /dev/shm on another file system")
-			}
-			d, err := os.MkdirTemp("/dev/shm", "rootfs-test-")
-			if err != nil {
-				t.Skip(err)
-			}
-			t.Cleanup(func() { os.RemoveAll(d) })
-			return d
-		}, false},
+		{"same file system: linked, read back", sameFS, "", true},
+		{"same file system, digest known: linked", sameFS, sum(content), true},
+		{"other file system: copied", otherFS, "", false},
+		{"other file system, wrong digest: copied and read back", otherFS, sum("something else"), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -604,7 +611,11 @@ func TestWriteFileFromStagedFile(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer sf.Close()
-			got, n, err := r.WriteFile("/opt/app/big.bin", sf, mine(0o640))
+			var src io.Reader = sf
+			if tt.declared != "" {
+				src = &Staged{File: sf, SHA256: tt.declared}
+			}
+			got, n, err := r.WriteFile("/opt/app/big.bin", src, mine(0o640))
 			if err != nil {
 				t.Fatal(err)
 			}
