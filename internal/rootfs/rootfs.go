@@ -239,14 +239,7 @@ func (r *Root) WriteFile(p string, src io.Reader, spec FileSpec) (sha256hex stri
 		return "", 0, fmt.Errorf("rootfs: write %s: %w", show, err)
 	}
 
-	// renameio/v2 (v2.0.2) is not used here: with WithRoot it creates the
-	// temp file in the root's top directory rather than beside the target,
-	// and it names it ".<base><digits>", which cannot be told apart from
-	// other programs' files, so stale ones could not be cleaned up safely.
-	// The few lines below do the same steps with a recognisable name.
-	var tmp string
-	var f *os.File
-	var staged *os.File
+	var staged *os.File // content already on disk, linked or copied by the kernel
 	var stagedSum string
 	switch v := src.(type) {
 	case *Staged:
@@ -254,14 +247,21 @@ func (r *Root) WriteFile(p string, src io.Reader, spec FileSpec) (sha256hex stri
 	case *os.File:
 		staged = v
 	}
-	isStaged := staged != nil
-	if isStaged {
+	var tmp string
+	var f *os.File
+	if staged != nil {
 		if tmp, f, err = r.linkTemp(d, dirRel, base, staged); err != nil {
 			return "", 0, fmt.Errorf("rootfs: write %s: link staged file: %w", show, err)
 		}
 	}
 	linked := f != nil
 	if !linked {
+		// renameio/v2 (v2.0.2) is not used here: with WithRoot it creates
+		// the temp file in the root's top directory rather than beside the
+		// target, and it names it ".<base><digits>", which cannot be told
+		// apart from other programs' files, so stale ones could not be
+		// cleaned up safely. createTemp does the same with a recognisable
+		// name.
 		if tmp, f, err = r.createTemp(d, dirRel, base); err != nil {
 			return "", 0, fmt.Errorf("rootfs: write %s: create temp file: %w", show, err)
 		}
@@ -274,19 +274,20 @@ func (r *Root) WriteFile(p string, src io.Reader, spec FileSpec) (sha256hex stri
 			d.Remove(tmp)
 		}
 	}()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", 0, fmt.Errorf("rootfs: write %s: stat temp file: %w", show, err)
+	}
 
 	var sum string
 	switch {
 	case linked && stagedSum != "":
 		// The very inode that was hashed as it was downloaded.
-		var fi fs.FileInfo
-		if fi, err = f.Stat(); err == nil {
-			n, sum = fi.Size(), stagedSum
-		}
+		n, sum = fi.Size(), stagedSum
 	case linked:
 		// Hash what is now at the temp name: that is what gets renamed.
 		n, sum, err = hashFile(f)
-	case isStaged:
+	case staged != nil:
 		n, sum, err = copyStaged(f, staged)
 	default:
 		h := sha256.New()
@@ -296,11 +297,8 @@ func (r *Root) WriteFile(p string, src io.Reader, spec FileSpec) (sha256hex stri
 	if err != nil {
 		return "", 0, fmt.Errorf("rootfs: write %s: copy content: %w", show, err)
 	}
-	// Chown before chmod: chown clears the setuid and setgid bits.
-	fi, err := f.Stat()
-	if err != nil {
-		return "", 0, fmt.Errorf("rootfs: write %s: stat temp file: %w", show, err)
-	}
+	// Chown before chmod: chown clears the setuid and setgid bits. Writing
+	// does not change the owner, so the stat above still holds.
 	if st, ok := fi.Sys().(*syscall.Stat_t); !ok || int(st.Uid) != uid || int(st.Gid) != gid {
 		if err := chownFile(f, uid, gid); err != nil {
 			if errors.Is(err, syscall.EPERM) {
