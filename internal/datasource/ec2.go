@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	awsretry "github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/credentials/ec2rolecreds"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/smithy-go/logging"
 
@@ -160,19 +161,13 @@ func (e *EC2) Client() *imds.Client {
 	return e.client
 }
 
-// GetMetadataClient is the method of imds.Client that the SDK's role
-// credentials provider (ec2rolecreds) needs.
-type GetMetadataClient interface {
-	GetMetadata(context.Context, *imds.GetMetadataInput, ...func(*imds.Options)) (*imds.GetMetadataOutput, error)
-}
-
 // CredentialsClient is the client to hand to ec2rolecreds: its requests
 // share our transport, token and request count. The provider lists the
 // roles before each credentials fetch; its first listing is answered with
 // the name Role already waited for, which saves one request at boot (the
 // run's budget is 8). Later listings, at refresh, go to IMDS so that a
 // replaced instance profile is seen.
-func (e *EC2) CredentialsClient() GetMetadataClient { return credentialsClient{e} }
+func (e *EC2) CredentialsClient() ec2rolecreds.GetMetadataAPIClient { return credentialsClient{e} }
 
 type credentialsClient struct{ e *EC2 }
 
