@@ -3,15 +3,16 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: build test e2e check demo
+.PHONY: build test unit check demo
 build:
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o bootstrap ./cmd/bootstrap
 
-test:
+unit:
 	go test ./...
 
-e2e:
-	BOOTSTRAP_E2E=1 go test -tags e2e -count=1 ./...
+# Every suite, with set-up: the README's test command.
+test:
+	bash scripts/test.sh
 
 check:
 	gofmt -l $$(git ls-files '*.go')
