@@ -136,11 +136,3 @@ func Detect(root string) (kind, reason string) {
 	}
 	return "none", fmt.Sprintf("not EC2: DMI sys_vendor is %q, no Amazon BIOS or ec2 hypervisor uuid, and %s is not set", vendor, endpointEnv)
 }
-
-// BadInput marks a datasource error that is the operator's input (a malformed
-// meta-data file), not the environment: the CLI exits 2 for it, as for a bad
-// configuration.
-type BadInput struct{ Err error }
-
-func (e *BadInput) Error() string { return e.Err.Error() }
-func (e *BadInput) Unwrap() error { return e.Err }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/opsboot/bootstrap/internal/badinput"
 	"io"
 	"io/fs"
 	"os"
@@ -72,7 +73,7 @@ func (f *fileSource) Fetch(ctx context.Context) (*Metadata, error) {
 		return nil, fmt.Errorf("file datasource: %w", err)
 	default:
 		if err := parseMetaData(metaPath, b, md); err != nil {
-			return nil, &BadInput{Err: err}
+			return nil, badinput.Wrap(err)
 		}
 	}
 

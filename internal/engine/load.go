@@ -15,6 +15,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/opsboot/bootstrap/internal/badinput"
 	"github.com/opsboot/bootstrap/internal/config"
 	"github.com/opsboot/bootstrap/internal/datasource"
 	"github.com/opsboot/bootstrap/internal/fetch"
@@ -78,24 +79,6 @@ func (l *Loaded) IMDSRequests() int64 {
 	return l.EC2.Requests()
 }
 
-// InputError marks bad input (exit status 2): a configuration that cannot be
-// decoded or does not validate, as opposed to a step that failed.
-type InputError struct{ Err error }
-
-func (e *InputError) Error() string { return e.Err.Error() }
-func (e *InputError) Unwrap() error { return e.Err }
-
-func inputErr(err error) error {
-	if err == nil {
-		return nil
-	}
-	var ie *InputError
-	if errors.As(err, &ie) {
-		return err
-	}
-	return &InputError{Err: err}
-}
-
 // Load runs the first stages: it reads the datasource and the configuration,
 // decodes user-data, resolves includes, merges and validates. Nothing on the
 // target is touched.
@@ -121,29 +104,26 @@ func Load(ctx context.Context, in Input) (l *Loaded, err error) {
 	if in.Config != "" && !remoteConfig {
 		raw, name, rerr := readLocal(in.Config, in.Stdin)
 		if rerr != nil {
-			return nil, inputErr(rerr)
+			return nil, badinput.Wrap(rerr)
 		}
 		in.Redactor.Add(string(raw))
 		if rootDoc, err = userdata.Decode(name, raw); err != nil {
-			return nil, inputErr(err)
+			return nil, badinput.Wrap(err)
 		}
 		rootSource = name
 	}
 	boot, err := bootSettings(rootDoc, nil, "imds")
 	if err != nil {
-		return nil, inputErr(err)
+		return nil, badinput.Wrap(err)
 	}
 
 	stage = StepDatasource
 	ds, ec2, err := openDatasource(in, boot, rootDoc == nil && !remoteConfig)
 	if err != nil {
-		return nil, inputErr(err)
+		return nil, badinput.Wrap(err)
 	}
 	meta, err := ds.Fetch(ctx)
 	if err != nil {
-		if bad := (*datasource.BadInput)(nil); errors.As(err, &bad) {
-			return nil, inputErr(err)
-		}
 		return nil, err
 	}
 	if len(meta.UserData) > 0 {
@@ -157,14 +137,14 @@ func Load(ctx context.Context, in Input) (l *Loaded, err error) {
 	if rootDoc == nil && !remoteConfig {
 		rootSource = "user-data"
 		if rootDoc, err = userdata.Decode(rootSource, meta.UserData); err != nil {
-			return nil, inputErr(err)
+			return nil, badinput.Wrap(err)
 		}
 	}
 	// The aws section of the first-level documents configures the fetcher
 	// that reads everything else.
 	if rootDoc != nil {
 		if boot, err = bootSettings(rootDoc, facts, "imds", "aws"); err != nil {
-			return nil, inputErr(err)
+			return nil, badinput.Wrap(err)
 		}
 	}
 	f := newFetcher(boot, meta, ec2, log)
@@ -176,7 +156,7 @@ func Load(ctx context.Context, in Input) (l *Loaded, err error) {
 		in.Redactor.Add(string(raw))
 		rootSource = in.Config
 		if rootDoc, err = userdata.Decode(rootSource, raw); err != nil {
-			return nil, inputErr(err)
+			return nil, badinput.Wrap(err)
 		}
 	}
 	for _, w := range rootDoc.Warnings {
@@ -194,11 +174,11 @@ func Load(ctx context.Context, in Input) (l *Loaded, err error) {
 	}
 	merged, err := config.Merge(r.layers)
 	if err != nil {
-		return nil, inputErr(err)
+		return nil, badinput.Wrap(err)
 	}
 	cfg, err := merged.Decode(facts)
 	if err != nil {
-		return nil, inputErr(err)
+		return nil, badinput.Wrap(err)
 	}
 	for _, file := range cfg.Files {
 		if file.Secret && file.Content != nil {
@@ -226,18 +206,18 @@ type resolver struct {
 func (r *resolver) add(ctx context.Context, l *config.Layer, depth int) error {
 	incs, err := l.Includes(func(s string) (string, error) { return config.Expand(s, r.facts) })
 	if err != nil {
-		return inputErr(err)
+		return badinput.Wrap(err)
 	}
 	for _, inc := range incs {
 		if depth+1 > maxDepth {
-			return inputErr(fmt.Errorf("%s: include %s: includes nested deeper than %d", l.Source, inc.Source, maxDepth))
+			return badinput.Wrap(fmt.Errorf("%s: include %s: includes nested deeper than %d", l.Source, inc.Source, maxDepth))
 		}
 		if r.seen[inc.Source] {
-			return inputErr(fmt.Errorf("%s: include %s: included twice (or a cycle)", l.Source, inc.Source))
+			return badinput.Wrap(fmt.Errorf("%s: include %s: included twice (or a cycle)", l.Source, inc.Source))
 		}
 		r.seen[inc.Source] = true
 		if len(r.layers) >= maxLayers {
-			return inputErr(fmt.Errorf("%s: more than %d layers", l.Source, maxLayers))
+			return badinput.Wrap(fmt.Errorf("%s: more than %d layers", l.Source, maxLayers))
 		}
 		start := time.Now()
 		raw, err := r.fetch.Bytes(ctx, inc.Source, inc.SHA256, maxLayerBytes)
@@ -247,14 +227,14 @@ func (r *resolver) add(ctx context.Context, l *config.Layer, depth int) error {
 		r.log.Info("layer fetched", "source", inc.Source, "bytes", len(raw), "duration", time.Since(start).Round(time.Millisecond).String())
 		child, err := config.ParseLayer(inc.Source, raw)
 		if err != nil {
-			return inputErr(err)
+			return badinput.Wrap(err)
 		}
 		if err := r.add(ctx, child, depth+1); err != nil {
 			return err
 		}
 	}
 	if len(r.layers) >= maxLayers {
-		return inputErr(fmt.Errorf("%s: more than %d layers", l.Source, maxLayers))
+		return badinput.Wrap(fmt.Errorf("%s: more than %d layers", l.Source, maxLayers))
 	}
 	r.layers = append(r.layers, l)
 	return nil

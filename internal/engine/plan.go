@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/opsboot/bootstrap/internal/badinput"
 	"github.com/opsboot/bootstrap/internal/config"
 	"github.com/opsboot/bootstrap/internal/plan"
 	"github.com/opsboot/bootstrap/internal/rootfs"
@@ -112,7 +113,7 @@ func planFile(ctx context.Context, l *Loaded, f config.File, in PlanInput, skip 
 	if f.Content != nil {
 		data, err := f.Bytes()
 		if err != nil {
-			return nil, inputErr(fmt.Errorf("files: %s: %w", f.Path, err))
+			return nil, badinput.Wrap(fmt.Errorf("files: %s: %w", f.Path, err))
 		}
 		if f.Secret {
 			in.Redactor.Add(string(data))

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/opsboot/bootstrap/internal/badinput"
 	"github.com/opsboot/bootstrap/internal/plan"
 	"github.com/opsboot/bootstrap/internal/rootfs"
 	"github.com/opsboot/bootstrap/internal/state"
@@ -232,11 +232,10 @@ func failpoint(name string) {
 // ExitCode maps an error from Load or Run to the CLI's exit status:
 // 0 done, 1 a step failed, 2 bad input.
 func ExitCode(err error) int {
-	var ie *InputError
 	switch {
 	case err == nil:
 		return 0
-	case errors.As(err, &ie):
+	case badinput.Is(err):
 		return 2
 	default:
 		return 1
