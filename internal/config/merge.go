@@ -20,7 +20,11 @@ type Merged struct {
 
 // Merge merges layers in order, later over earlier:
 //
-// Mappings merge key by key; sequences and scalars replace. A later layer
+// Mappings merge key by key. Lists of things with an identity (files by
+// path, and every list whose entry type tags a field config:"key") merge by
+// that identity: a later entry replaces the earlier one with the same key in
+// place, new entries are appended, and {KEY: …, remove: true} deletes the
+// inherited entry. Other lists and scalars replace. A later layer
 // may not change a key's kind (mapping ↔ sequence ↔ scalar): that is an
 // error naming both sources and positions. An explicit null (key: ~) resets
 // the key to its default, and a later layer may then set it again with any
@@ -111,6 +115,8 @@ func (m *Merged) mergeMapping(dst, src *yaml.Node, path string, top bool) ErrorL
 		switch {
 		case isNull(old) || isNull(v):
 			dst.Content[j], dst.Content[j+1] = k, m.own(v, p, &errs)
+		case old.Kind == yaml.SequenceNode && v.Kind == yaml.SequenceNode && keyedList(p) != nil:
+			dst.Content[j], dst.Content[j+1] = k, m.mergeKeyed(old, v, p, &errs)
 		case old.Kind != v.Kind:
 			errs = append(errs, &Error{
 				Source: m.sources[v], Line: v.Line, Column: v.Column, Path: p,
@@ -130,6 +136,10 @@ func (m *Merged) mergeMapping(dst, src *yaml.Node, path string, top bool) ErrorL
 // so later layers can merge into them without touching the layer's nodes;
 // sequences and scalars are only ever replaced, so they are shared.
 func (m *Merged) own(v *yaml.Node, path string, errs *ErrorList) *yaml.Node {
+	if v.Kind == yaml.SequenceNode && keyedList(path) != nil {
+		// The first layer's removals have nothing to remove: reported.
+		return m.mergeKeyed(nil, v, path, errs)
+	}
 	if v.Kind != yaml.MappingNode {
 		return v
 	}
@@ -138,6 +148,116 @@ func (m *Merged) own(v *yaml.Node, path string, errs *ErrorList) *yaml.Node {
 	m.keys[n] = map[string]int{}
 	*errs = append(*errs, m.mergeMapping(n, v, path, false)...)
 	return n
+}
+
+// mergeKeyed merges the keyed list src over old (nil for none): entries
+// with an earlier entry's identity replace it where it stood, others are
+// appended, removals delete. Two entries with one identity in the same layer
+// are both kept, for validation to report as duplicates.
+func (m *Merged) mergeKeyed(old, src *yaml.Node, path string, errs *ErrorList) *yaml.Node {
+	elem := keyedList(path)
+	key := schemaOf(elem).key
+	out := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Line: src.Line, Column: src.Column, Style: src.Style}
+	m.sources[out] = m.sources[src]
+	index := map[string]int{} // identity → position in entries, for inherited entries
+	var entries []*yaml.Node
+	if old != nil {
+		for _, e := range old.Content {
+			if id, _, ok := entryKey(deref(e), key, elem); ok {
+				index[id] = len(entries)
+			}
+			entries = append(entries, e)
+		}
+	}
+	for i, e := range src.Content {
+		e = deref(e)
+		id, remove, ok := entryKey(e, key, elem)
+		j, inherited := index[id]
+		switch {
+		case !ok: // no identity: validation reports it
+			entries = append(entries, e)
+		case remove && inherited && entries[j] != nil:
+			entries[j] = nil
+			delete(index, id)
+		case remove:
+			*errs = append(*errs, &Error{Source: m.sources[e], Line: e.Line, Column: e.Column,
+				Path: fmt.Sprintf("%s[%d]", path, i),
+				Msg:  fmt.Sprintf("remove: no earlier layer has an entry with %s %s", key, quoteShort(id))})
+		case inherited && entries[j] != nil:
+			entries[j] = e
+			delete(index, id) // a second entry in this layer is a duplicate, not a replacement
+		default:
+			entries = append(entries, e)
+		}
+	}
+	for _, e := range entries {
+		if e != nil {
+			out.Content = append(out.Content, e)
+		}
+	}
+	return out
+}
+
+// entryKey returns a list entry's identity as written (before ${fact}
+// expansion), and whether it is a removal. An entry written as one scalar
+// (a shorthand such as a package name) gets the identity its type derives
+// from the scalar.
+func entryKey(e *yaml.Node, key string, elem reflect.Type) (id string, remove, ok bool) {
+	switch {
+	case e == nil:
+		return "", false, false
+	case e.Kind == yaml.MappingNode:
+		for i := 0; i+1 < len(e.Content); i += 2 {
+			k, v := e.Content[i].Value, deref(e.Content[i+1])
+			switch {
+			case k == key && v != nil && v.Kind == yaml.ScalarNode && !isNull(v):
+				id, ok = v.Value, true
+			case k == removeKey && v != nil && v.Kind == yaml.ScalarNode:
+				remove = isTrueText(v.Value)
+			}
+		}
+		return id, remove, ok
+	case e.Kind == yaml.ScalarNode && !isNull(e):
+		sh, isShort := reflect.New(elem).Interface().(shorthand)
+		if !isShort {
+			return "", false, false
+		}
+		sh.fromScalar(e.Value)
+		f := reflect.ValueOf(sh).Elem().Field(schemaOf(elem).fields[key].index)
+		if f.Kind() != reflect.String || f.String() == "" {
+			return "", false, false
+		}
+		return f.String(), false, true
+	}
+	return "", false, false
+}
+
+// keyedList returns the entry type of the list at path (a dotted key path
+// such as files or packages.install) when its entries have an identity,
+// else nil.
+func keyedList(path string) reflect.Type {
+	t := reflect.TypeOf(Config{})
+	for _, seg := range strings.Split(path, ".") {
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct {
+			return nil
+		}
+		f, ok := schemaOf(t).fields[seg]
+		if !ok {
+			return nil
+		}
+		t = t.Field(f.index).Type
+	}
+	if t.Kind() != reflect.Slice {
+		return nil
+	}
+	elem := t.Elem()
+	if elem.Kind() != reflect.Struct || schemaOf(elem).key == "" {
+		return nil
+	}
+	return elem
 }
 
 func (m *Merged) rankOf(source string) int {
@@ -186,6 +306,7 @@ func (m *Merged) Decode(facts map[string]string) (*Config, error) {
 		errs.sortBy(m.rankOf)
 		return nil, errs
 	}
+	cfg.merged = m
 	return &cfg, nil
 }
 

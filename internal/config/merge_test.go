@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,15 +69,82 @@ func TestMergeMappingsMergeKeyByKey(t *testing.T) {
 	}
 }
 
-func TestMergeListsReplace(t *testing.T) {
-	base := mustLayer(t, "base.yaml", "files:\n  - path: /etc/a\n    content: a\n  - path: /etc/b\n    content: b\n")
-	over := mustLayer(t, "over.yaml", "files:\n  - path: /etc/c\n    content: c\n")
-	m, cfg := mergeDecode(t, base, over)
-	if len(cfg.Files) != 1 || cfg.Files[0].Path != "/etc/c" {
-		t.Fatalf("files = %+v, want only /etc/c", cfg.Files)
+func TestMergeFilesByPath(t *testing.T) {
+	base := "files:\n  - path: /etc/a\n    content: a\n  - path: /etc/b\n    content: b\n  - path: /etc/c\n    content: c\n"
+	cases := []struct {
+		name  string
+		over  string
+		want  []string // path=content, in order
+		error string
+	}{
+		{"a later entry replaces in place, new ones are appended",
+			"files:\n  - path: /etc/d\n    content: d\n  - path: /etc/b\n    content: B\n",
+			[]string{"/etc/a=a", "/etc/b=B", "/etc/c=c", "/etc/d=d"}, ""},
+		{"remove: true deletes the inherited entry",
+			"files:\n  - path: /etc/a\n    remove: true\n  - path: /etc/c\n    content: C\n",
+			[]string{"/etc/b=b", "/etc/c=C"}, ""},
+		{"removing what no layer has is an error",
+			"files:\n  - path: /etc/zz\n    remove: true\n",
+			nil, `over.yaml:2:5: files[0]: remove: no earlier layer has an entry with path "/etc/zz"`},
+		{"two entries with one path in a layer are still duplicates",
+			"files:\n  - path: /etc/a\n    content: 1\n  - path: /etc/a\n    content: 2\n",
+			nil, "duplicate path"},
+		{"an empty list keeps what is inherited",
+			"files: []\n",
+			[]string{"/etc/a=a", "/etc/b=b", "/etc/c=c"}, ""},
 	}
-	if src, line, col := m.Origin("files[0].path"); src != "over.yaml" || line != 2 || col != 11 {
-		t.Errorf("Origin = %s:%d:%d", src, line, col)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m, err := Merge([]*Layer{mustLayer(t, "base.yaml", base), mustLayer(t, "over.yaml", c.over)})
+			var cfg *Config
+			if err == nil {
+				cfg, err = m.Decode(map[string]string{})
+			}
+			if c.error != "" {
+				if err == nil || !strings.Contains(err.Error(), c.error) {
+					t.Fatalf("err = %v, want %q", err, c.error)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, f := range cfg.Files {
+				got = append(got, f.Path+"="+*f.Content)
+			}
+			if strings.Join(got, " ") != strings.Join(c.want, " ") {
+				t.Errorf("files = %v, want %v", got, c.want)
+			}
+		})
+	}
+}
+
+func TestMergeByKeyKeepsPositions(t *testing.T) {
+	base := mustLayer(t, "base.yaml", "files:\n  - path: /etc/a\n    content: a\n  - path: /etc/b\n    content: b\n")
+	over := mustLayer(t, "over.yaml", "files:\n  - path: /etc/b\n    content: c\n")
+	m, cfg := mergeDecode(t, base, over)
+	if len(cfg.Files) != 2 {
+		t.Fatalf("files = %+v", cfg.Files)
+	}
+	for path, want := range map[string]string{"files[0].path": "base.yaml:2:11", "files[1].content": "over.yaml:3:14"} {
+		if src, line, col := m.Origin(path); fmt.Sprintf("%s:%d:%d", src, line, col) != want {
+			t.Errorf("Origin(%s) = %s:%d:%d, want %s", path, src, line, col, want)
+		}
+	}
+}
+
+func TestRemoveEntryIsChecked(t *testing.T) {
+	for doc, want := range map[string]string{
+		"files:\n  - path: /etc/a\n    remove: true\n    content: x\n": "files[0].content: an entry with remove: true takes only path",
+		"files:\n  - remove: true\n":                                   "files[0].remove: say which entry to remove: give its path",
+		"files:\n  - path: /etc/a\n    remove: nope\n":                 "files[0].remove: want true",
+		"imds:\n  remove: true\n":                                      `unknown key "remove"`,
+	} {
+		_, err := ParseLayer("l.yaml", []byte(doc))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: err = %v, want %q", doc, err, want)
+		}
 	}
 }
 
@@ -190,5 +258,18 @@ func TestDecodeErrorsSortedByLayer(t *testing.T) {
 		"over.yaml:2:11: aws.region: unknown fact ${nope} at byte 0; known facts: region"
 	if err == nil || err.Error() != want {
 		t.Errorf("errors:\n%v\nwant:\n%s", err, want)
+	}
+}
+
+func TestConfigErrorfIsPositioned(t *testing.T) {
+	base := mustLayer(t, "base.yaml", "files:\n  - path: /etc/a\n    content: a\n    owner: nginx\n")
+	_, cfg := mergeDecode(t, base)
+	got := cfg.Errorf("files[0].owner", "no user %q in the target root", "nginx").Error()
+	if want := `base.yaml:4:12: files[0].owner: no user "nginx" in the target root`; got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+	var none *Config
+	if got := none.Errorf("files", "x").Error(); got != "files: x" {
+		t.Errorf("nil config: %s", got)
 	}
 }

@@ -38,6 +38,28 @@ type fieldInfo struct {
 type structInfo struct {
 	fields map[string]fieldInfo
 	names  []string // sorted
+	// key is the YAML name of the field tagged config:"key": the identity
+	// by which entries of a list of this type merge across layers.
+	key string
+}
+
+// removeKey marks a list entry that deletes the inherited entry with the
+// same identity: {path: /etc/x, remove: true}. Merge consumes it; it is
+// accepted only on types with a key field.
+const removeKey = "remove"
+
+// configTags reads a field's config:"…" tag: a comma-separated list of
+// sensitive (never quote the value) and key (the entry's identity).
+func configTags(f reflect.StructField) (sensitive, key bool) {
+	for _, t := range strings.Split(f.Tag.Get("config"), ",") {
+		switch strings.TrimSpace(t) {
+		case "sensitive":
+			sensitive = true
+		case "key":
+			key = true
+		}
+	}
+	return sensitive, key
 }
 
 var structCache sync.Map // reflect.Type → *structInfo
@@ -54,8 +76,12 @@ func schemaOf(t reflect.Type) *structInfo {
 		if !f.IsExported() || name == "" || name == "-" {
 			continue
 		}
-		si.fields[name] = fieldInfo{index: i, sensitive: f.Tag.Get("config") == "sensitive"}
+		sensitive, key := configTags(f)
+		si.fields[name] = fieldInfo{index: i, sensitive: sensitive}
 		si.names = append(si.names, name)
+		if key {
+			si.key = name
+		}
 	}
 	sort.Strings(si.names)
 	structCache.Store(t, si)
@@ -186,6 +212,7 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string, sensitive bo
 func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 	si := schemaOf(v.Type())
 	seen := map[string]*yaml.Node{}
+	var remove *yaml.Node
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k := deref(n.Content[i])
 		if k == nil || k.Kind != yaml.ScalarNode {
@@ -207,6 +234,11 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 			continue
 		}
 		seen[name] = k
+		if name == removeKey && si.key != "" {
+			remove = k
+			d.removeFlag(n.Content[i+1], kp)
+			continue
+		}
 		f, ok := si.fields[name]
 		if !ok {
 			d.fail(k, path, "%s", unknownKey(name, si.names, path == ""))
@@ -214,7 +246,31 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 		}
 		d.value(n.Content[i+1], v.Field(f.index), kp, f.sensitive)
 	}
+	if remove != nil {
+		if seen[si.key] == nil {
+			d.fail(remove, joinKey(path, removeKey), "say which entry to remove: give its %s", si.key)
+		}
+		for name, k := range seen {
+			if name != si.key && name != removeKey {
+				d.fail(k, joinKey(path, name), "an entry with remove: true takes only %s; remove the other keys", si.key)
+			}
+		}
+	}
 }
+
+// removeFlag checks the value of remove: only true means anything.
+func (d *decoder) removeFlag(n *yaml.Node, path string) {
+	n = deref(n)
+	if n == nil || n.Kind != yaml.ScalarNode || !isTrueText(n.Value) {
+		at := n
+		if at == nil {
+			at = &yaml.Node{}
+		}
+		d.fail(at, path, "want true (remove the inherited entry), or leave remove out")
+	}
+}
+
+func isTrueText(s string) bool { return s == "true" || s == "True" || s == "TRUE" }
 
 // text returns the scalar's text, interpolated when facts are known. ok is
 // false when the value cannot be checked further: a reference failed, or

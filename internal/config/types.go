@@ -16,6 +16,21 @@ type Config struct {
 	IMDS    IMDS      `yaml:"imds"`
 	AWS     AWS       `yaml:"aws"`
 	Files   []File    `yaml:"files"`
+
+	// merged places errors found after validation (plan time: an owner
+	// missing from the target root) where the operator wrote the value.
+	merged *Merged
+}
+
+// Errorf returns an error positioned at the value at path (files[2].owner),
+// as the schema's own errors are. Capabilities use it for problems they can
+// only see at plan time; wrap it with badinput.Wrap.
+func (c *Config) Errorf(path, format string, args ...any) *Error {
+	e := &Error{Path: path, Msg: fmt.Sprintf(format, args...)}
+	if c != nil && c.merged != nil {
+		e.Source, e.Line, e.Column = c.merged.locate(path)
+	}
+	return e
 }
 
 // Include names another layer to fetch and merge before the one that lists
@@ -57,7 +72,7 @@ type S3 struct {
 
 // File is one file written under --root.
 type File struct {
-	Path     string   `yaml:"path"`                       // absolute and clean
+	Path     string   `yaml:"path" config:"key"`          // absolute and clean; the identity across layers
 	Content  *string  `yaml:"content" config:"sensitive"` // exactly one of content / source
 	Encoding string   `yaml:"encoding"`                   // "" or "base64" (for content)
 	Source   string   `yaml:"source"`                     // s3://, https://, file://
@@ -66,6 +81,12 @@ type File struct {
 	Group    string   `yaml:"group"`                      // name or numeric id; default root
 	Mode     FileMode `yaml:"mode"`                       // default 0644, or 0600 when secret
 	Secret   bool     `yaml:"secret"`                     // content never shown in plans or logs
+	// Append adds the content to the end of the file (creating it if
+	// missing) once per instance, instead of replacing the file.
+	Append bool `yaml:"append"`
+	// Defer writes the file after packages are installed, so its owner may
+	// be a user a package creates (cloud-init's defer: true).
+	Defer bool `yaml:"defer"`
 }
 
 // Bytes returns the inline content, decoded when encoding is base64; nil
