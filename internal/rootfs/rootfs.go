@@ -617,3 +617,77 @@ func (r *Root) Current(p string, sha256hex string, spec FileSpec) (bool, error) 
 	}
 	return string(h.Sum(nil)) == string(want), nil
 }
+
+// ErrTooLarge is returned by ReadFile for a file over its limit.
+var ErrTooLarge = errors.New("file is larger than the limit")
+
+// ReadFile reads the regular file at p (an absolute path in the target's
+// view, symlinks resolved inside the root), at most limit bytes. A missing
+// file is fs.ErrNotExist; a device, FIFO or directory is refused, so a
+// hostile root cannot hang or flood the run.
+func (r *Root) ReadFile(p string, limit int64) ([]byte, error) {
+	rel, err := relPath(p)
+	if err != nil {
+		return nil, err
+	}
+	show := r.display(rel)
+	if rel, err = r.resolveFile(rel); err != nil {
+		return nil, err
+	}
+	f, err := r.root.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, fmt.Errorf("rootfs: read %s: %w", show, unwrapPathErr(err))
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("rootfs: read %s: %w", show, unwrapPathErr(err))
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("rootfs: read %s: not a regular file (%s)", show, fi.Mode().Type())
+	}
+	if fi.Size() > limit {
+		return nil, fmt.Errorf("rootfs: read %s: %w (%d bytes, limit %d)", show, ErrTooLarge, fi.Size(), limit)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("rootfs: read %s: %w", show, unwrapPathErr(err))
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("rootfs: read %s: %w (limit %d)", show, ErrTooLarge, limit)
+	}
+	return data, nil
+}
+
+// resolveFile resolves rel like resolveDir, the last component included
+// when it is a symlink, so a file reached through links (Debian's
+// /etc/resolv.conf) is read where the booted machine would read it.
+func (r *Root) resolveFile(rel string) (string, error) {
+	for links := 0; ; links++ {
+		dirRel, base := path.Split(rel)
+		dirRel, err := r.resolveDir(strings.TrimSuffix(dirRel, "/"))
+		if err != nil {
+			return "", err
+		}
+		rel = path.Join(dirRel, base)
+		fi, err := r.root.Lstat(rel)
+		if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+			return rel, nil // a missing file is reported by the open
+		}
+		if links == maxSymlinks {
+			return "", fmt.Errorf("rootfs: resolve %s: more than %d symlinks: %w", r.display(rel), maxSymlinks, syscall.ELOOP)
+		}
+		target, err := r.root.Readlink(rel)
+		if err != nil {
+			return "", fmt.Errorf("rootfs: resolve %s: %w", r.display(rel), unwrapPathErr(err))
+		}
+		if strings.HasPrefix(target, "/") {
+			rel = path.Clean(strings.TrimPrefix(target, "/"))
+		} else {
+			rel = path.Join(dirRel, target)
+		}
+		if rel == ".." || strings.HasPrefix(rel, "../") {
+			rel = path.Clean("/" + rel)[1:] // ".." stops at the root
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func sum(s string) string {
@@ -641,5 +642,57 @@ func TestWriteFileFromStagedFile(t *testing.T) {
 				t.Errorf("Current = %v, %v", ok, err)
 			}
 		})
+	}
+}
+
+func TestReadFileIsBoundedAndRegularOnly(t *testing.T) {
+	dir := t.TempDir()
+	r, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	os.MkdirAll(filepath.Join(dir, "etc"), 0o755)
+	os.WriteFile(filepath.Join(dir, "etc/small"), []byte("hello\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "etc/big"), make([]byte, 100), 0o644)
+	if err := syscall.Mkfifo(filepath.Join(dir, "etc/fifo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Symlink("/etc/small", filepath.Join(dir, "etc/link"))
+	os.Symlink("/etc", filepath.Join(dir, "conf"))
+	os.Symlink("loop", filepath.Join(dir, "etc/loop"))
+	os.Symlink("../../../../etc/small", filepath.Join(dir, "etc/up"))
+	cases := []struct {
+		path, want, err string
+	}{
+		{"/etc/small", "hello\n", ""},
+		{"/conf/small", "hello\n", ""}, // a symlinked directory resolves inside the root
+		{"/etc/big", "", "larger than the limit"},
+		{"/etc/fifo", "", "not a regular file"},
+		{"/etc", "", "not a regular file"},
+		{"/etc/link", "hello\n", ""}, // an absolute link starts again at the root
+		{"/etc/loop", "", "more than 40 symlinks"},
+		{"/etc/up", "hello\n", ""}, // ".." stops at the root
+		{"/etc/missing", "", "no such file"},
+	}
+	for _, c := range cases {
+		done := make(chan struct{})
+		var got []byte
+		var err error
+		go func() { got, err = r.ReadFile(c.path, 64); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: ReadFile hangs", c.path)
+		}
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%s: err = %v, want %q", c.path, err, c.err)
+			}
+			continue
+		}
+		if err != nil || string(got) != c.want {
+			t.Errorf("%s: %q, %v", c.path, got, err)
+		}
 	}
 }
