@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/opsboot/bootstrap/internal/engine"
+	"github.com/opsboot/bootstrap/internal/rootfs"
 	"github.com/opsboot/bootstrap/internal/secret"
 	"github.com/opsboot/bootstrap/internal/state"
 )
@@ -46,6 +47,7 @@ func main() {
 // globals are the flags every command accepts, before or after its name.
 type globals struct {
 	config, datasource, datasourceDir, root, stateDir, logFormat string
+	image                                                        bool
 }
 
 func (g *globals) register(fs *flag.FlagSet) {
@@ -55,6 +57,7 @@ func (g *globals) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.datasource, "datasource", g.datasource, "where instance facts and user-data come from: auto, ec2, file or none")
 	fs.StringVar(&g.datasourceDir, "datasource-dir", g.datasourceDir, "directory with user-data and meta-data, for --datasource file")
 	fs.StringVar(&g.root, "root", g.root, "apply under this target root")
+	fs.BoolVar(&g.image, "image", g.image, "an image build: write and install only what belongs in an image; registrations, keys and device-bound network config wait for first boot")
 	fs.StringVar(&g.stateDir, "state-dir", g.stateDir, "where per-instance records, the journal and the lock live")
 	fs.StringVar(&g.logFormat, "log-format", g.logFormat, "log format on stderr: text or json")
 }
@@ -175,7 +178,7 @@ func (c *cli) input(datasourceDefault string) engine.Input {
 	}
 	return engine.Input{
 		Datasource: ds, DatasourceDir: c.g.datasourceDir, Config: c.g.config, Stdin: c.stdin,
-		Root: c.g.root, Log: c.log, Redactor: c.redactor,
+		Root: c.g.root, Log: c.log, Redactor: c.redactor, Image: c.g.image,
 	}
 }
 
@@ -257,7 +260,12 @@ func (c *cli) printPlan(ctx context.Context, in engine.Input) int {
 			done = func(step string) bool { _, ok := inst.Done(step); return ok }
 		}
 	}
-	p, err := engine.Plan(ctx, loaded, engine.PlanInput{Scratch: scratch, Done: done, Redactor: c.redactor, Root: in.Root})
+	root, err := rootfs.Open(in.Root)
+	if err != nil {
+		return c.fail(err)
+	}
+	defer root.Close()
+	p, err := engine.Plan(ctx, loaded, engine.PlanInput{Root: root, Scratch: scratch, Done: done, Redactor: c.redactor, Log: c.log, Image: in.Image})
 	if err != nil {
 		return c.fail(err)
 	}

@@ -152,13 +152,15 @@ func (s *S3) check(c *checker, p string) {
 
 func (f *File) check(c *checker, p string) {
 	at := func(key string) string { return joinKey(p, key) }
-	if f.Owner == "" {
+	// An append keeps the existing file's owner, group and mode unless they
+	// are given: appending a line to /etc/sudoers must not make it 0644.
+	if f.Owner == "" && !f.Append {
 		f.Owner = DefaultOwner
 	}
-	if f.Group == "" {
+	if f.Group == "" && !f.Append {
 		f.Group = DefaultGroup
 	}
-	if !c.set[at("mode")] {
+	if !c.set[at("mode")] && !f.Append {
 		f.Mode = DefaultMode
 		if f.Secret {
 			f.Mode = DefaultSecretMode

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opsboot/bootstrap/internal/files"
+	"github.com/opsboot/bootstrap/internal/rootfs"
 	"github.com/opsboot/bootstrap/internal/secret"
 	"github.com/opsboot/bootstrap/internal/state"
 	"github.com/opsboot/bootstrap/internal/testbed"
@@ -84,8 +86,8 @@ func TestIncludesMergeBeforeTheIncludingDocument(t *testing.T) {
 	if strings.Join(l.Layers, " ") != strings.Join(want, " ") {
 		t.Fatalf("layers %v, want %v", l.Layers, want)
 	}
-	// Lists replace: the later layer's files win.
-	if len(l.Config.Files) != 1 || l.Config.Files[0].Path != "/b" {
+	// files merge by path: both layers' files are kept, in layer order.
+	if len(l.Config.Files) != 2 || l.Config.Files[0].Path != "/a" || l.Config.Files[1].Path != "/b" {
 		t.Fatalf("files %+v", l.Config.Files)
 	}
 }
@@ -160,7 +162,12 @@ func TestPlanNeverShowsSecretsAndRunMatchesPlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := Plan(ctx, l, PlanInput{Scratch: t.TempDir(), Redactor: w.red, Root: w.root})
+	root, err := rootfs.Open(w.root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	p, err := Plan(ctx, l, PlanInput{Root: root, Scratch: t.TempDir(), Redactor: w.red})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +223,7 @@ func TestRunJournalsAndSkipsOnReboot(t *testing.T) {
 	}
 	var skipped bool
 	for _, s := range sum.Steps {
-		skipped = skipped || (s.Step == StepFiles && s.Outcome == state.OutcomeSkipped)
+		skipped = skipped || (s.Step == files.StepFiles && s.Outcome == state.OutcomeSkipped)
 	}
 	if !skipped {
 		t.Fatalf("files not skipped on reboot: %+v", sum.Steps)

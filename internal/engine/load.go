@@ -50,6 +50,10 @@ type Input struct {
 	// KeepOwnership: files keep the invoking user's ownership (unprivileged
 	// demo or image builds); see rootfs.Root.KeepOwnership.
 	KeepOwnership bool
+	// Image marks an image build (--image): capabilities write and install
+	// only what belongs in an image and leave per-instance identity
+	// (registrations, keys, device-bound network config) to first boot.
+	Image bool
 	// Stage, when set, is told when the datasource and config stages end, so
 	// a run can journal them.
 	Stage func(step string, start time.Time, err error)

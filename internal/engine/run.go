@@ -103,13 +103,13 @@ func Run(ctx context.Context, in Input, stateDir string) (*Result, error) {
 	defer os.RemoveAll(scratch)
 
 	done := func(step string) bool { _, ok := inst.Done(step); return ok }
-	p, err := Plan(ctx, loaded, PlanInput{Scratch: scratch, Done: done, Redactor: in.Redactor, Root: root.Dir()})
+	p, err := Plan(ctx, loaded, PlanInput{Root: root, Scratch: scratch, Done: done, Redactor: in.Redactor, Log: log, Image: in.Image})
 	res.Plan = p
 	if err != nil {
 		j.end("plan", began, err)
 		return res, j.fail(began, err)
 	}
-	env := &plan.Env{Root: root, Log: log, Redactor: in.Redactor, Scratch: scratch,
+	env := &plan.Env{Root: root, Log: log, Redactor: in.Redactor, Scratch: scratch, Marks: marks{inst, res.Run},
 		Hook: func(a plan.Action) { d := a.Describe(); failpoint("applied:" + d.Kind + ":" + d.Path) }}
 	for _, s := range p.Steps {
 		if err := applyStep(ctx, s, env, inst, j, res.Run); err != nil {
@@ -156,6 +156,16 @@ func applyStep(ctx context.Context, s *plan.Step, env *plan.Env, inst *state.Ins
 	failpoint("after:" + s.Name)
 	return nil
 }
+
+// marks keeps plan.Marks with the instance's step records, so they share
+// their atomic, fsynced writes.
+type marks struct {
+	inst *state.Instance
+	run  string
+}
+
+func (m marks) Marked(key string) bool { _, ok := m.inst.Done("mark:" + key); return ok }
+func (m marks) Mark(key string) error  { return m.inst.MarkDone("mark:"+key, m.run) }
 
 // newScratch makes the run's private staging directory and removes those of
 // earlier runs that were killed before they could clean up.

@@ -72,6 +72,16 @@ type Env struct {
 	// Hook, when set, is called after each action applied; the engine uses it
 	// for crash-test failpoints.
 	Hook func(a Action)
+	// Marks remembers, for this instance, effects that cannot be redone
+	// blindly after a crash (an append already made). Nil remembers nothing.
+	Marks Marks
+}
+
+// Marks are small per-instance records that survive a crash. The engine
+// keeps them with the instance's step records.
+type Marks interface {
+	Marked(key string) bool
+	Mark(key string) error
 }
 
 // Plan is the ordered list of steps of one run.
@@ -147,6 +157,21 @@ func (d Description) String() string {
 		if d.Source != "" {
 			parts = append(parts, "from", d.Source)
 		}
+	case "append":
+		parts = append(parts, "append to", d.Path, d.Owner+":"+d.Group, d.Mode)
+		switch {
+		case d.Secret:
+			parts = append(parts, fmt.Sprintf("secret (%d bytes)", d.Size))
+		case d.SHA256 != "":
+			parts = append(parts, "sha256:"+d.SHA256, fmt.Sprintf("(%d bytes)", d.Size))
+		}
+		if d.Source != "" {
+			parts = append(parts, "from", d.Source)
+		}
+		parts = append(parts, "(once per instance)")
+	case "check":
+		parts = append(parts, "check that", d.Note)
+		d.Note = ""
 	case "command":
 		parts = append(parts, "run", strings.Join(d.Command, " "))
 		if d.SHA256 != "" {

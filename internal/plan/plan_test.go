@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -37,6 +38,7 @@ func samplePlan() *Plan {
 			{Name: "files", Frequency: PerInstance, Actions: []Action{
 				&File{Path: "/etc/motd", Owner: "root", Group: "root", Mode: 0o644, SHA256: digest("hi\n"), Size: 3, Source: "s3://acme/motd"},
 				&File{Path: "/etc/app/key.pem", Owner: "app", Group: "app", Mode: 0o600, Secret: true, SHA256: digest("k"), Size: 1},
+				&File{Path: "/etc/hosts", Append: true, SHA256: digest("10.0.0.1 db\n"), Size: 12},
 			}},
 			{Name: "script:user-data[2](setup.sh)", Frequency: PerInstance, Done: true, Actions: []Action{
 				&Script{Name: "user-data[2](setup.sh)", Body: []byte("#!/bin/sh\necho secret-body\n"), SHA256: digest("x")},
@@ -137,5 +139,69 @@ func TestScript(t *testing.T) {
 				t.Fatalf("script file left in scratch: %v", ents)
 			}
 		})
+	}
+}
+
+// mapMarks is plan.Marks in memory.
+type mapMarks map[string]bool
+
+func (m mapMarks) Marked(k string) bool { return m[k] }
+func (m mapMarks) Mark(k string) error  { m[k] = true; return nil }
+
+func TestAppendOncePerInstance(t *testing.T) {
+	env, _ := newEnv(t)
+	env.Marks = mapMarks{}
+	target := filepath.Join(env.Root.Dir(), "etc/sudoers")
+	os.MkdirAll(filepath.Dir(target), 0o755)
+	os.WriteFile(target, []byte("root ALL=(ALL) ALL\n"), 0o440)
+	a := &File{Path: "/etc/sudoers", Append: true, SHA256: digest("ops ALL=(ALL) ALL\n"), Open: content("ops ALL=(ALL) ALL\n")}
+	want := "root ALL=(ALL) ALL\nops ALL=(ALL) ALL\n"
+	// The second apply is a rerun after a crash between the rename and the
+	// step's record: the mark says this content is ours already.
+	for i := 0; i < 2; i++ {
+		if err := a.Apply(context.Background(), env); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := os.ReadFile(target)
+		if string(got) != want {
+			t.Fatalf("apply %d: %q, want %q", i+1, got, want)
+		}
+	}
+	fi, _ := os.Stat(target)
+	if fi.Mode().Perm() != 0o440 {
+		t.Errorf("mode %o: an append without a mode keeps the file's", fi.Mode().Perm())
+	}
+
+	// A crash after the mark but before the rename left the old content:
+	// the append is made (the mark names the result, not the attempt).
+	os.WriteFile(target, []byte("root ALL=(ALL) ALL\n"), 0o440)
+	env.Marks = mapMarks{"append:/etc/sudoers@" + digest("something else"): true}
+	if err := a.Apply(context.Background(), env); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(target); string(got) != want {
+		t.Fatalf("after an interrupted attempt: %q", got)
+	}
+
+	// A missing file is created, 0644 root.
+	b := &File{Path: "/etc/new.conf", Append: true, Open: content("x=1\n")}
+	if err := b.Apply(context.Background(), env); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(env.Root.Dir(), "etc/new.conf"))
+	if err != nil || fi.Mode().Perm() != 0o644 {
+		t.Fatalf("new file: %v %v", fi, err)
+	}
+}
+
+func TestAppendRefusesWhatItCannotRead(t *testing.T) {
+	env, _ := newEnv(t)
+	os.MkdirAll(filepath.Join(env.Root.Dir(), "etc"), 0o755)
+	if err := syscall.Mkfifo(filepath.Join(env.Root.Dir(), "etc/fifo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := &File{Path: "/etc/fifo", Append: true, Open: content("x")}
+	if err := a.Apply(context.Background(), env); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Fatalf("err = %v", err)
 	}
 }

@@ -691,3 +691,19 @@ func (r *Root) resolveFile(rel string) (string, error) {
 		}
 	}
 }
+
+// Stat describes the file at p, symlinks resolved inside the root.
+func (r *Root) Stat(p string) (fs.FileInfo, error) {
+	rel, err := relPath(p)
+	if err != nil {
+		return nil, err
+	}
+	if rel, err = r.resolveFile(rel); err != nil {
+		return nil, err
+	}
+	fi, err := r.root.Lstat(rel)
+	if err != nil {
+		return nil, fmt.Errorf("rootfs: stat %s: %w", r.display(rel), unwrapPathErr(err))
+	}
+	return fi, nil
+}
