@@ -206,4 +206,3 @@ func dedupe(names []string) []string {
 	}
 	return out
 }
-
