@@ -210,13 +210,11 @@ func (m *ccMapper) writeFile(e *yaml.Node, p string) *yaml.Node {
 			}
 		case "permissions":
 			addKey(out, "mode", k, m.permissions(v, p+".permissions"))
-		case "append":
-			if v.Kind == yaml.ScalarNode && isTrue(v.Value) {
-				m.errorf(v, p+".append", "appending to files is not supported: bootstrap writes whole files")
-			}
+		case "append", "defer":
+			addKey(out, k.Value, k, boolNode(v))
 		case "source":
 			hasSource = m.fileSource(out, k, v, p+".source")
-		default: // defer and anything cloud-init may add
+		default: // anything cloud-init may add
 			m.ignore("write_files." + k.Value)
 		}
 	}
@@ -237,6 +235,29 @@ func isTrue(s string) bool {
 		return true
 	}
 	return false
+}
+
+func isFalse(s string) bool {
+	switch strings.ToLower(s) {
+	case "false", "no", "off", "n":
+		return true
+	}
+	return false
+}
+
+// boolNode maps a YAML 1.1 boolean (yes, on, …) onto our true or false;
+// anything else passes through for the schema check to report.
+func boolNode(v *yaml.Node) *yaml.Node {
+	if v.Kind != yaml.ScalarNode {
+		return v
+	}
+	switch {
+	case isTrue(v.Value):
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: "true", Line: v.Line, Column: v.Column}
+	case isFalse(v.Value):
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: "false", Line: v.Line, Column: v.Column}
+	}
+	return v
 }
 
 // commonModes are modes someone plausibly means when writing a decimal

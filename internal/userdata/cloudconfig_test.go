@@ -15,7 +15,7 @@ func TestCloudConfigWarnsOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"user-data: cloud-config: ignoring unsupported keys: bootcmd, chef, packages, puppet, runcmd, users, write_files.defer"}
+	want := []string{"user-data: cloud-config: ignoring unsupported keys: bootcmd, chef, packages, puppet, runcmd, users"}
 	if strings.Join(d.Warnings, "\n") != strings.Join(want, "\n") {
 		t.Errorf("warnings %q\nwant %q", d.Warnings, want)
 	}
@@ -44,6 +44,8 @@ func TestWriteFiles(t *testing.T) {
 		owner    string
 		group    string
 		warning  string
+		append   bool
+		deferred bool
 	}{
 		{name: "plain", entry: "path: /a\n    content: hello", content: "hello", mode: 0o644, owner: "root", group: "root"},
 		{name: "literal ${", entry: "path: /a\n    content: 'echo ${HOME} $${x}'", content: "echo ${HOME} $${x}", mode: 0o644, owner: "root", group: "root"},
@@ -68,6 +70,11 @@ func TestWriteFiles(t *testing.T) {
 		},
 		{name: "no content writes an empty file", entry: "path: /a", content: "", mode: 0o644, owner: "root", group: "root"},
 		{name: "append false", entry: "path: /a\n    content: x\n    append: false", content: "x", mode: 0o644, owner: "root", group: "root"},
+		// An append keeps the file's owner and mode unless given.
+		{name: "append true", entry: "path: /a\n    content: x\n    append: true", content: "x", append: true},
+		{name: "append yes, with permissions", entry: "path: /a\n    content: x\n    append: yes\n    permissions: '0600'", content: "x", mode: 0o600, append: true},
+		{name: "defer true", entry: "path: /a\n    content: x\n    defer: true\n    owner: nginx:nginx", content: "x", mode: 0o644, owner: "nginx", group: "nginx", deferred: true},
+		{name: "defer on", entry: "path: /a\n    content: x\n    defer: on", content: "x", mode: 0o644, owner: "root", group: "root", deferred: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -84,6 +91,9 @@ func TestWriteFiles(t *testing.T) {
 			got, err := f.Bytes()
 			if err != nil {
 				t.Fatal(err)
+			}
+			if f.Append != tt.append || f.Defer != tt.deferred {
+				t.Errorf("append %v defer %v, want %v %v", f.Append, f.Defer, tt.append, tt.deferred)
 			}
 			if string(got) != tt.content || f.Encoding != tt.encoding || f.Mode != tt.mode || f.Owner != tt.owner || f.Group != tt.group {
 				t.Errorf("got content %q encoding %q mode %s owner %s group %s\nwant %q %q %s %s %s",
@@ -113,7 +123,7 @@ func TestWriteFilesErrors(t *testing.T) {
 		entry string
 		want  string
 	}{
-		{name: "append", entry: "path: /a\n    content: x\n    append: true", want: "user-data:6:13: write_files[0].append: appending to files is not supported: bootstrap writes whole files"},
+		{name: "append", entry: "path: /a\n    content: x\n    append: sometimes", want: `user-data:6:13: write_files[0].append: want true or false, got "sometimes"`},
 		{name: "encoding", entry: "path: /a\n    content: x\n    encoding: zstd", want: `user-data:6:15: write_files[0].encoding: unsupported encoding "zstd"; want b64, base64, gzip, gz+b64 or text/plain`},
 		{name: "bad gzip", entry: "path: /a\n    encoding: gz+b64\n    content: " + base64.StdEncoding.EncodeToString([]byte(secret)), want: "user-data:6:14: write_files[0].content: not gzip data: gzip: invalid header (encoding gz+b64)"},
 		{name: "bad base64", entry: "path: /a\n    encoding: gz+b64\n    content: '" + secret + "!'", want: "user-data:6:14: write_files[0].content: not valid base64, as encoding gz+b64 says"},
