@@ -16,6 +16,8 @@ type Config struct {
 	IMDS    IMDS      `yaml:"imds"`
 	AWS     AWS       `yaml:"aws"`
 	Files   []File    `yaml:"files"`
+	// Packages is in packages.go.
+	Packages Packages `yaml:"packages"`
 
 	// merged places errors found after validation (plan time: an owner
 	// missing from the target root) where the operator wrote the value.
