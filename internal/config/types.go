@@ -18,6 +18,8 @@ type Config struct {
 	Files   []File    `yaml:"files"`
 	// Packages is in packages.go.
 	Packages Packages `yaml:"packages"`
+	// Commands are operators' commands (commands.go).
+	Commands Commands `yaml:"commands"`
 
 	// merged places errors found after validation (plan time: an owner
 	// missing from the target root) where the operator wrote the value.
