@@ -273,3 +273,32 @@ func TestConfigErrorfIsPositioned(t *testing.T) {
 		t.Errorf("nil config: %s", got)
 	}
 }
+
+func TestMergeByNameForPackagesAndCommands(t *testing.T) {
+	base := mustLayer(t, "base.yaml", `packages:
+  install: [hello, curl=7.88, jq]
+commands:
+  - {name: swap, argv: [swapon, -a]}
+  - {name: motd, shell: "echo hi > /etc/motd"}
+`)
+	over := mustLayer(t, "over.yaml", `packages:
+  install:
+    - {name: curl, version: "8.0"}
+    - {name: jq, remove: true}
+    - tree
+commands:
+  - {name: motd, remove: true}
+  - {name: swap, argv: [swapon, --all]}
+`)
+	_, cfg := mergeDecode(t, base, over)
+	var pkgs []string
+	for _, p := range cfg.Packages.Install {
+		pkgs = append(pkgs, p.Name+"="+p.Version)
+	}
+	if got := strings.Join(pkgs, " "); got != "hello= curl=8.0 tree=" {
+		t.Errorf("packages.install = %s", got)
+	}
+	if len(cfg.Commands) != 1 || strings.Join(cfg.Commands[0].Argv, " ") != "swapon --all" {
+		t.Errorf("commands = %+v", cfg.Commands)
+	}
+}
