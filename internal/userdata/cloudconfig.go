@@ -33,12 +33,22 @@ var cloudKeys = map[string]cloudKey{
 		ours:   "files",
 		fields: map[string]string{"mode": "permissions", "group": "owner", "source": "source.uri"},
 	},
+	// These feed packages: and commands: together; their error paths are
+	// translated by ccMapper.theirCommandPath.
+	"packages":        {apply: mapPackages},
+	"package_update":  {apply: mapPackageFlag("update")},
+	"package_upgrade": {apply: mapPackageFlag("upgrade")},
+	"runcmd":          {apply: mapCommands("runcmd", config.StageFinal, config.FrequencyPerInstance)},
+	"bootcmd":         {apply: mapCommands("bootcmd", config.StageEarly, config.FrequencyAlways)},
 }
 
 // theirPath turns a path in the mapped layer (files[2].mode) back into
 // the cloud-config one (write_files[2].permissions).
 func theirPath(p string) string {
 	for theirs, ck := range cloudKeys {
+		if ck.ours == "" {
+			continue
+		}
 		rest, ok := strings.CutPrefix(p, ck.ours)
 		if !ok || rest != "" && rest[0] != '[' && rest[0] != '.' {
 			continue
@@ -65,6 +75,10 @@ type ccMapper struct {
 	out     []*yaml.Node // key, value, key, value… of the mapped layer
 	ignored map[string]bool
 	failed  bool
+
+	packages    *yaml.Node // the packages: mapping, once a key needs it
+	commands    *yaml.Node // the commands: list, from runcmd and bootcmd
+	commandFrom []string   // commands[i] came from this cloud-config entry
 }
 
 // cloudConfig maps a #cloud-config document onto a layer. Everything taken
@@ -108,7 +122,11 @@ func (d *decoder) cloudConfig(name string, data []byte) {
 	layer, err := config.LayerFromNode(name, node)
 	if list, ok := err.(config.ErrorList); ok {
 		for _, e := range list {
-			e.Path = theirPath(e.Path)
+			if p, ok := m.theirCommandPath(e.Path); ok {
+				e.Path = p
+			} else {
+				e.Path = theirPath(e.Path)
+			}
 		}
 	}
 	if err != nil {

@@ -15,14 +15,14 @@ func TestCloudConfigWarnsOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"user-data: cloud-config: ignoring unsupported keys: bootcmd, chef, packages, puppet, runcmd, users"}
+	want := []string{"user-data: cloud-config: ignoring unsupported keys: chef, puppet, users"}
 	if strings.Join(d.Warnings, "\n") != strings.Join(want, "\n") {
 		t.Errorf("warnings %q\nwant %q", d.Warnings, want)
 	}
 }
 
 func TestCloudConfigOnlyUnsupported(t *testing.T) {
-	d, err := Decode("user-data", []byte("#cloud-config\nruncmd: [ls]\n"))
+	d, err := Decode("user-data", []byte("#cloud-config\nusers: [default]\n"))
 	if err != nil {
 		t.Fatal(err)
 	}

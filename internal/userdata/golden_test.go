@@ -52,6 +52,16 @@ func render(d *Decoded, err error) string {
 	out, _ := yaml.Marshal(cfg.Files)
 	b.WriteString("decoded files:\n")
 	b.Write(out)
+	if len(cfg.Packages.Install) > 0 || cfg.Packages.Update || cfg.Packages.Upgrade {
+		out, _ = yaml.Marshal(cfg.Packages)
+		b.WriteString("decoded packages:\n")
+		b.Write(out)
+	}
+	if len(cfg.Commands) > 0 {
+		out, _ = yaml.Marshal(cfg.Commands)
+		b.WriteString("decoded commands:\n")
+		b.Write(out)
+	}
 	return b.String()
 }
 
