@@ -230,6 +230,12 @@ func cmdRun(ctx context.Context, c *cli, args []string) int {
 		c.log.Error("run failed", append(attrs, "err", err)...)
 		return c.fail(err)
 	}
+	// Peak RSS of this process (not the programs it ran): the figure a
+	// first boot on a small instance cares about.
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		attrs = append(attrs, "max_rss_kb", ru.Maxrss)
+	}
 	c.log.Info("run finished", attrs...)
 	return exitOK
 }
