@@ -46,3 +46,38 @@ files:
 	}
 	golden.Check(t, filepath.Join("testdata", "plan-merge-by-key.golden"), []byte(out))
 }
+
+// TestSystemActionsBadInput: each mistake is exit 2, placed at its source,
+// line, column and key, and nothing is applied under the root.
+func TestSystemActionsBadInput(t *testing.T) {
+	cases := []struct{ name, doc, want string }{
+		{"unknown package manager", "packages:\n  manager: pacman\n  install: [hello]\n",
+			`config.yaml:2:12: packages.manager: unknown package manager "pacman"`},
+		{"empty package name", "packages:\n  install:\n    - hello\n    - name: \"\"\n",
+			"config.yaml:4:13: packages.install[1].name: "},
+		{"command with argv and shell", "commands:\n  - name: a\n    argv: [true]\n  - name: b\n    argv: [ls]\n    shell: ls\n",
+			"config.yaml:4:5: commands[1]: set argv or shell, not both"},
+		{"cloud-config runcmd entry", "#cloud-config\nruncmd:\n  - ls\n  - {x: y}\n",
+			"config.yaml:4:5: runcmd[1]: want a string"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := filepath.Join(dir, "config.yaml")
+			os.WriteFile(cfg, []byte(c.doc+"files:\n  - path: /etc/should-not-exist\n    content: x\n"), 0o644)
+			if strings.HasPrefix(c.doc, "#cloud-config") {
+				os.WriteFile(cfg, []byte(c.doc+"write_files:\n  - path: /etc/should-not-exist\n    content: x\n"), 0o644)
+			}
+			root := t.TempDir()
+			for _, cmd := range []string{"validate", "plan", "run"} {
+				code, _, errs := runCLI(t, "", cmd, "--datasource", "none", "--config", cfg, "--root", root, "--state-dir", filepath.Join(dir, "state"))
+				if code != 2 || !strings.Contains(errs, c.want) {
+					t.Errorf("%s: exit %d, stderr:\n%s\nwant exit 2 with %q", cmd, code, errs, c.want)
+				}
+			}
+			if entries, _ := os.ReadDir(root); len(entries) != 0 {
+				t.Errorf("something was written under the root: %v", entries)
+			}
+		})
+	}
+}
