@@ -81,3 +81,21 @@ func TestSystemActionsBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestUnknownOwnerFailsBeforeAnythingIsWritten: owners are resolved against
+// the target root when the plan is made, so run writes no file at all.
+func TestUnknownOwnerFailsBeforeAnythingIsWritten(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config.yaml")
+	os.WriteFile(cfg, []byte("files:\n  - path: /etc/first\n    content: a\n  - path: /etc/second\n    content: b\n    owner: nosuchuser\n"), 0o644)
+	root := t.TempDir()
+	for _, cmd := range []string{"plan", "run"} {
+		code, _, errs := runCLI(t, "", cmd, "--datasource", "none", "--config", cfg, "--root", root, "--state-dir", filepath.Join(dir, "state"))
+		if code != 2 || !strings.Contains(errs, `config.yaml:6:12: files[1].owner: user "nosuchuser": unknown user`) {
+			t.Errorf("%s: exit %d:\n%s", cmd, code, errs)
+		}
+	}
+	if entries, _ := os.ReadDir(root); len(entries) != 0 {
+		t.Errorf("run wrote under the root: %v", entries)
+	}
+}
