@@ -52,7 +52,7 @@ func (s *syncBuffer) String() string {
 func sh(script string) []string { return []string{"/bin/sh", "-c", script} }
 
 // collect runs s and returns its result, error and output lines.
-func collect(t *testing.T, e Exec, s Spec) (Result, error, []string) {
+func collect(t *testing.T, e Exec, s Spec) (Result, []string, error) {
 	t.Helper()
 	var mu sync.Mutex
 	var lines []string
@@ -61,7 +61,7 @@ func collect(t *testing.T, e Exec, s Spec) (Result, error, []string) {
 	if d := time.Since(start); d > 15*time.Second {
 		t.Fatalf("took %s", d)
 	}
-	return res, err, lines
+	return res, lines, err
 }
 
 func TestRun(t *testing.T) {
@@ -96,7 +96,7 @@ func TestRun(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e, _ := newExec()
-			res, err, out := collect(t, e, tt.spec)
+			res, out, err := collect(t, e, tt.spec)
 			if err == nil {
 				err = res.Err(tt.spec)
 			}
@@ -146,7 +146,7 @@ func TestRetries(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e, logs := newExec()
 			s := Spec{Argv: script(filepath.Join(t.TempDir(), "n"), tt.succeedOn, tt.code), Retries: tt.retries, RetryOn: tt.retryOn, Backoff: fastBackoff}
-			res, err, out := collect(t, e, s)
+			res, out, err := collect(t, e, s)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -168,7 +168,7 @@ func TestRetriesRereadStdin(t *testing.T) {
 	counter := filepath.Join(t.TempDir(), "n")
 	s := Spec{Argv: sh(`read line; echo "got $line"; n=$(cat ` + counter + ` 2>/dev/null || echo 0); echo $((n+1)) > ` + counter + `; [ $n -ge 1 ]`),
 		Stdin: strings.NewReader("input\n"), Retries: 1, Backoff: fastBackoff}
-	res, err, out := collect(t, e, s)
+	res, out, err := collect(t, e, s)
 	if err != nil || res.ExitCode != 0 || strings.Join(out, ",") != "got input,got input" {
 		t.Fatalf("res %+v err %v out %q", res, err, out)
 	}
@@ -207,7 +207,7 @@ func TestTimeoutKillsProcessGroup(t *testing.T) {
 			pidfile := filepath.Join(t.TempDir(), "pid")
 			s := Spec{Argv: sh(strings.ReplaceAll(tt.script, "PIDFILE", pidfile)), Timeout: 300 * time.Millisecond, Retries: 2, Backoff: fastBackoff}
 			start := time.Now()
-			res, err, out := collect(t, e, s)
+			res, out, err := collect(t, e, s)
 			elapsed := time.Since(start)
 			if err == nil || err.Error() != "sh: killed after 300ms (timeout)" {
 				t.Fatalf("err = %v", err)
@@ -249,7 +249,7 @@ func TestBackgroundProcessHoldingOutput(t *testing.T) {
 	e, logs := newExec()
 	pidfile := filepath.Join(t.TempDir(), "pid")
 	start := time.Now()
-	res, err, _ := collect(t, e, Spec{Argv: sh("sleep 30 & echo $! > " + pidfile + "; exit 0")})
+	res, _, err := collect(t, e, Spec{Argv: sh("sleep 30 & echo $! > " + pidfile + "; exit 0")})
 	if err != nil || res.ExitCode != 0 {
 		t.Fatalf("res %+v err %v", res, err)
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"path"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -186,24 +185,6 @@ func (cmd *Command) check(c *checker, p string) {
 		c.errorf(at("frequency"), "want %s (once per instance-id) or %s (every run), got %s",
 			FrequencyPerInstance, FrequencyAlways, quoteShort(cmd.Frequency))
 	}
-}
-
-// Display is the command line as a person reads it: argv joined by spaces,
-// or the shell line. Not redacted: callers redact.
-func (cmd *Command) Display() string {
-	if len(cmd.Argv) > 0 {
-		return strings.Join(cmd.Argv, " ")
-	}
-	return cmd.Shell
-}
-
-// RetryOnText lists the retry exit codes for messages: "75, 111".
-func (cmd *Command) RetryOnText() string {
-	s := make([]string, len(cmd.RetryOn))
-	for i, c := range cmd.RetryOn {
-		s[i] = strconv.Itoa(c)
-	}
-	return strings.Join(s, ", ")
 }
 
 // checkDirPath says what is wrong with a directory path on the target.
