@@ -269,3 +269,35 @@ func TestBackgroundProcessHoldingOutput(t *testing.T) {
 }
 
 func syscallKill(pid int) error { return syscall.Kill(pid, syscall.SIGKILL) }
+
+func TestStoppedWhileWaitingToRetry(t *testing.T) {
+	e, _ := newExec()
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(200*time.Millisecond, cancel)
+	start := time.Now()
+	res, err := e.Run(ctx, Spec{Argv: sh("exit 75"), Retries: 3, Backoff: retry.Policy{Initial: 5 * time.Second, Max: 5 * time.Second}}, nil)
+	if err == nil || err.Error() != "sh: stopped before attempt 2: context canceled" || res.Attempts != 1 || res.ExitCode != 75 {
+		t.Fatalf("res %+v err %v", res, err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("took %s: the wait did not end with the context", d)
+	}
+}
+
+func BenchmarkRunTrue(b *testing.B) {
+	e := Exec{Redactor: &secret.Redactor{}}
+	for b.Loop() {
+		if res, err := e.Run(context.Background(), Spec{Argv: []string{"/bin/true"}}, nil); err != nil || res.ExitCode != 0 {
+			b.Fatal(res, err)
+		}
+	}
+}
+
+func BenchmarkGroupRunning(b *testing.B) {
+	// The /proc scan a timed-out program's group is polled with.
+	for b.Loop() {
+		if !groupRunning(syscall.Getpgrp()) {
+			b.Fatal("the test's own group is not running")
+		}
+	}
+}
