@@ -52,6 +52,13 @@ func commandSteps(in *capability.Input, stage string) []*plan.Step {
 		a := NewAction(c.Name, commandSpec(in, c), in.Redactor)
 		a.Cwd, a.Creates = c.Cwd, c.Creates
 		s := &plan.Step{Name: StepPrefix + c.Name, Frequency: plan.Always, Actions: []plan.Action{a}}
+		if in.Image {
+			// Commands act on the machine they run on: in an image build
+			// that is the build host, not the image. They run at boot.
+			s.Actions = []plan.Action{firstBoot{a}}
+			steps = append(steps, s)
+			continue
+		}
 		if c.Frequency == config.FrequencyPerInstance {
 			s.Frequency = plan.PerInstance
 			s.Done = in.IsDone(s.Name)
@@ -81,4 +88,21 @@ func commandSpec(in *capability.Input, c config.Command) Spec {
 		Retries: c.Retries,
 		RetryOn: c.RetryOn,
 	}
+}
+
+// firstBoot is a command left for the booted machine in an image build:
+// shown in the plan, not run, and not recorded (its step is always).
+type firstBoot struct{ a *Action }
+
+// Describe implements plan.Action.
+func (f firstBoot) Describe() plan.Description {
+	d := f.a.Describe()
+	d.Note = "waits for first boot (--image); " + d.Note
+	return d
+}
+
+// Apply implements plan.Action.
+func (f firstBoot) Apply(_ context.Context, env *plan.Env) error {
+	env.Log.Info("command waits for first boot (--image)", "command", f.a.Name)
+	return nil
 }

@@ -100,6 +100,32 @@ func TestPlanTranscript(t *testing.T) {
 	}
 }
 
+func TestImageBuildLeavesCommandsToFirstBoot(t *testing.T) {
+	in, logs := input(t, "commands:\n  - {name: early, stage: early, argv: [x]}\n  - {name: last, argv: [y]}\n", nil)
+	in.Image = true
+	fake := &fakeRunner{}
+	steps := planSteps(t, in)
+	for _, s := range steps {
+		if s.Frequency != plan.Always || s.Done {
+			t.Errorf("step %s: %s done=%v; want always, so nothing is recorded for the image", s.Name, s.Frequency, s.Done)
+		}
+		fb, ok := s.Actions[0].(firstBoot)
+		if !ok {
+			t.Fatalf("step %s: action %T", s.Name, s.Actions[0])
+		}
+		fb.a.Runner = fake
+		if d := fb.Describe(); !strings.HasPrefix(d.Note, "waits for first boot (--image); ") {
+			t.Errorf("step %s: note %q", s.Name, d.Note)
+		}
+	}
+	if err := apply(t, in, steps, map[string]bool{}); err != nil {
+		t.Fatal(err)
+	}
+	if len(fake.ran) != 0 || strings.Count(logs.String(), "command waits for first boot") != 2 {
+		t.Fatalf("ran %d; logs:\n%s", len(fake.ran), logs)
+	}
+}
+
 func TestFrequencies(t *testing.T) {
 	// Every step ran before on this instance: per-instance steps are done,
 	// always steps run again, whatever their stage.
