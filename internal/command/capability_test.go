@@ -3,6 +3,7 @@ package command
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -95,7 +96,12 @@ func TestPlanTranscript(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden.Check(t, filepath.Join("testdata", "plan.txt.golden"), out.Bytes())
-	if strings.Contains(out.String(), testSecret) {
+	js, err := json.MarshalIndent(p.JSON(), "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden.Check(t, filepath.Join("testdata", "plan.json.golden"), append(js, '\n'))
+	if strings.Contains(out.String()+string(js), testSecret) {
 		t.Fatalf("the plan shows a secret:\n%s", out.String())
 	}
 }
