@@ -237,6 +237,7 @@ func TestActionApply(t *testing.T) {
 		wantRuns int
 		wantErr  string
 		wantLog  string
+		real     bool // run with Exec, not the fake
 	}{
 		{name: "creates present: not run", cfg: "{name: once, argv: [mkswap, /swap], creates: /var/lib/swap/done}",
 			present: "var/lib/swap/done", wantRuns: 0, wantLog: `msg="command not run: what it creates is there" command=once creates=/var/lib/swap/done`},
@@ -248,6 +249,8 @@ func TestActionApply(t *testing.T) {
 			present: "var/lib/swap/other", wantRuns: 1, wantLog: `msg="command finished" command=once`},
 		{name: "output logged, redacted", cfg: "{name: talk, argv: [x]}", out: []string{"token " + testSecret},
 			wantRuns: 1, wantLog: `msg="token [REDACTED]" command=talk`},
+		{name: "a missing working directory is named", cfg: "{name: there, argv: [/bin/true], cwd: /srv/gone}", res: Result{ExitCode: -1},
+			wantRuns: 0, real: true, wantErr: "command there: working directory ROOT/srv/gone does not exist"},
 		{name: "non-zero exit", cfg: "{name: fail, argv: [x]}", res: Result{ExitCode: 4, Attempts: 1, Tail: []string{"boom"}},
 			wantRuns: 1, wantErr: `command fail exited 4; last output: "boom"`},
 	}
@@ -271,9 +274,12 @@ func TestActionApply(t *testing.T) {
 			}
 			steps := planSteps(t, in)
 			fake := &fakeRunner{res: tt.res, out: tt.out}
-			steps[0].Actions[0].(*Action).Runner = fake
+			if !tt.real {
+				steps[0].Actions[0].(*Action).Runner = fake
+			}
 			err := apply(t, in, steps, map[string]bool{})
-			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || err.Error() != tt.wantErr) {
+			wantErr := strings.ReplaceAll(tt.wantErr, "ROOT", in.Root.Dir())
+			if wantErr == "" && err != nil || wantErr != "" && (err == nil || err.Error() != wantErr) {
 				t.Fatalf("err %v, want %q", err, tt.wantErr)
 			}
 			if len(fake.ran) != tt.wantRuns {

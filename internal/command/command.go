@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -175,6 +176,9 @@ func (e Exec) Run(ctx context.Context, s Spec, out func(line string)) (Result, e
 
 // once runs the program one time.
 func (e Exec) once(ctx context.Context, s Spec, timeout time.Duration, out func(line string)) (Result, error) {
+	if err := checkDir(s); err != nil {
+		return Result{ExitCode: -1}, fmt.Errorf("%s: %w", s.name(), err)
+	}
 	actx, cancel := context.WithTimeoutCause(ctx, timeout, errTimedOut)
 	defer cancel()
 	cmd := exec.CommandContext(actx, s.Argv[0], s.Argv[1:]...)
@@ -245,9 +249,27 @@ func (e Exec) once(ctx context.Context, s Spec, timeout time.Duration, out func(
 	case errors.As(err, &exit):
 		return res, nil
 	case err != nil:
-		return res, e.Redactor.Error(fmt.Errorf("cannot run %s: %w", s.Argv[0], err))
+		return res, e.Redactor.Error(fmt.Errorf("%s: cannot run %s: %w", s.name(), s.Argv[0], err))
 	}
 	return res, nil
+}
+
+// checkDir says when the working directory is missing: exec reports that
+// as "fork/exec PROGRAM: no such file or directory", blaming the program.
+func checkDir(s Spec) error {
+	if s.Dir == "" || s.Chroot != "" && s.Chroot != "/" {
+		return nil
+	}
+	fi, err := os.Stat(s.Dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("working directory %s does not exist", s.Dir)
+	case err != nil:
+		return fmt.Errorf("working directory: %w", err)
+	case !fi.IsDir():
+		return fmt.Errorf("working directory %s is not a directory", s.Dir)
+	}
+	return nil
 }
 
 // killGroup waits until no process of group pgid runs or the deadline
