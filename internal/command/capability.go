@@ -76,7 +76,12 @@ func commandSpec(in *capability.Input, c config.Command) Spec {
 	if len(argv) == 0 {
 		argv = []string{"/bin/sh", "-c", c.Shell}
 	}
-	root := in.Root.Dir()
+	// Absolute, since the command's working directory is not where
+	// bootstrap was started (--root may be given relative).
+	root, err := filepath.Abs(in.Root.Dir())
+	if err != nil {
+		root = in.Root.Dir()
+	}
 	env := append([]string(nil), c.Env...)
 	env = append(env, "BOOTSTRAP_ROOT="+root, "BOOTSTRAP_INSTANCE_ID="+in.Instance())
 	return Spec{

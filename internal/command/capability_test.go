@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -310,5 +311,25 @@ func TestSpecFromConfig(t *testing.T) {
 			len(g.RetryOn) != len(w.RetryOn) {
 			t.Errorf("spec %d:\n got %+v\nwant %+v", i, g, w)
 		}
+	}
+}
+
+func TestRelativeRootIsPassedAbsolute(t *testing.T) {
+	parent := t.TempDir()
+	if err := os.Mkdir(filepath.Join(parent, "img"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(parent)
+	in, _ := input(t, "commands:\n  - {name: a, argv: [x], cwd: /srv}\n", nil)
+	root, err := rootfs.Open("img") // as with --root img
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	in.Root = root
+	s := planSteps(t, in)[0].Actions[0].(*Action).Spec
+	want := filepath.Join(parent, "img")
+	if s.Dir != want+"/srv" || !slices.Contains(s.Env, "BOOTSTRAP_ROOT="+want) {
+		t.Fatalf("dir %q env %q; want both under %s", s.Dir, s.Env, want)
 	}
 }
