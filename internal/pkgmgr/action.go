@@ -80,7 +80,7 @@ type Install struct {
 func (i *Install) Describe() plan.Description {
 	d := plan.Description{Kind: "package", Name: i.Name, Version: i.Version, Source: i.From, SHA256: i.SHA256}
 	if i.Installed != "" {
-		d.Note = "already installed (" + i.Installed + ")"
+		d.Note = "already installed: " + i.Installed
 	}
 	return d
 }

@@ -35,8 +35,8 @@ func (a *apt) dpkgQuery(args ...string) []string {
 func (a *apt) Installed(ctx context.Context, names []string) (map[string]string, error) {
 	argv := a.dpkgQuery(append([]string{"-W", "-f=${Package}\\t${Version}\\t${db:Status-Abbrev}\\n", "--"}, names...)...)
 	spec := a.inRoot(argv)
-	if len(argv) > 1 && strings.HasPrefix(argv[1], "--admindir=") {
-		spec.Chroot = ""
+	if strings.HasPrefix(argv[1], "--admindir=") {
+		spec = commandSpec(argv...)
 	}
 	// Exit status 1: some names are not known at all, which is an answer.
 	lines, err := a.query(ctx, spec, 1)

@@ -31,9 +31,10 @@ type Capability struct {
 	Manager Manager
 	// Geteuid is os.Geteuid unless a test says otherwise.
 	Geteuid func() int
-	// LockWait and Retry override the managers' defaults (tests).
+	// LockWait, Retry and HostHas override the managers' defaults (tests).
 	LockWait time.Duration
 	Retry    retry.Policy
+	HostHas  func(program string) bool
 }
 
 var _ capability.Capability = Capability{}
@@ -59,7 +60,7 @@ func (c Capability) Steps(ctx context.Context, in *capability.Input) ([]*plan.St
 			runner = command.Exec{Redactor: in.Redactor}
 		}
 		var err error
-		mgr, err = Detect(Options{Root: root, Runner: runner, Log: in.Log, LockWait: c.LockWait, Retry: c.Retry}, cfg.Manager)
+		mgr, err = Detect(Options{Root: root, Runner: runner, Log: in.Log, LockWait: c.LockWait, Retry: c.Retry, HostHas: c.HostHas}, cfg.Manager)
 		if err != nil {
 			return nil, fmt.Errorf("packages: %w", err)
 		}
@@ -101,13 +102,14 @@ func (c Capability) Steps(ctx context.Context, in *capability.Input) ([]*plan.St
 		req := Request{Name: p.Name, Version: p.Version}
 		a := &Install{Name: p.Name, Version: p.Version, From: mgr.Name() + " repositories", tx: tx}
 		if v, ok := have[p.Name]; ok && (p.Version == "" || mgr.Matches(v, p.Version)) {
-			a.Installed = v
+			a.Installed, a.From = v, ""
 		} else {
 			tx.pkgs = append(tx.pkgs, req)
 		}
 		installs = append(installs, a)
 	}
 	for _, f := range files {
+		f.tx = tx
 		if v, ok := have[f.Name]; ok && f.Name != "" && mgr.Matches(v, f.Version) {
 			f.Installed = v
 		} else {
@@ -116,18 +118,17 @@ func (c Capability) Steps(ctx context.Context, in *capability.Input) ([]*plan.St
 		installs = append(installs, f.Install)
 	}
 
+	work := len(tx.pkgs) > 0 || len(tx.files) > 0
+	if (work || cfg.Upgrade) && root != "/" {
+		if err := c.needRoot(root, mgr); err != nil {
+			return nil, err
+		}
+	}
 	if len(tx.pkgs) > 0 {
 		if cfg.Update {
 			tx.check = tx.pkgs // the index is refreshed first: check after
 		} else if err := c.describeOffers(ctx, mgr, tx.pkgs, installs); err != nil {
 			return nil, fmt.Errorf("packages: %w", err)
-		}
-	}
-
-	work := len(tx.pkgs) > 0 || len(tx.files) > 0
-	if (work || cfg.Upgrade) && root != "/" {
-		if err := c.needRoot(root, mgr); err != nil {
-			return nil, err
 		}
 	}
 	// The index is refreshed only for something to install or upgrade:

@@ -20,8 +20,8 @@ func (r *rpmDB) rpmQuery(args ...string) []string {
 func (r *rpmDB) Installed(ctx context.Context, names []string) (map[string]string, error) {
 	argv := r.rpmQuery(append([]string{"-q", "--qf", "%{NAME}\\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\\n", "--"}, names...)...)
 	spec := r.inRoot(argv)
-	if len(argv) > 1 && argv[1] == "--root" {
-		spec.Chroot, spec.Argv = "", argv
+	if argv[1] == "--root" {
+		spec = commandSpec(argv...)
 	}
 	// rpm -q exits with the number of names not installed: an answer.
 	lines, err := r.query(ctx, spec, exitCodes(1, len(names))...)
