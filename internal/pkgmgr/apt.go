@@ -19,7 +19,11 @@ var aptTransient = []string{
 }
 
 // NewApt returns the apt manager for o.Root.
-func NewApt(o Options) Manager { return &apt{newSys(o, "apt", aptTransient)} }
+func NewApt(o Options) Manager {
+	s := newSys(o, "apt", aptTransient)
+	s.lockBusy = []string{"Could not get lock", "Unable to lock directory", "Unable to acquire the dpkg frontend lock"}
+	return &apt{s}
+}
 
 func (a *apt) Name() string { return "apt" }
 

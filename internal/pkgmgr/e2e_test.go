@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -278,12 +279,34 @@ func TestE2EImageRootThroughChroot(t *testing.T) {
 	}
 	before := run(t, "dpkg", "-l")
 	rec := &counting{real: command.Exec{}}
+	// Another apt holds the root's lists lock for the first 3 s (as
+	// cloud-init's may at boot): apt-get update waits for it, within the bound.
+	const held = 3 * time.Second
+	lock, err := os.OpenFile(filepath.Join(root, "var/lib/apt/lists/lock"), os.O_RDWR|os.O_CREATE, 0o640)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.FcntlFlock(lock.Fd(), syscall.F_SETLK, &syscall.Flock_t{Type: syscall.F_WRLCK}); err != nil {
+		t.Fatal(err)
+	}
+	time.AfterFunc(held, func() { lock.Close() })
 	start := time.Now()
 	steps, err := planAndApply(t, Capability{Runner: rec}, root, "packages:\n  update: true\n  install: [hello]\n")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("installed hello into the image in %s: %q", time.Since(start).Round(time.Millisecond), rec.take())
+	took := time.Since(start)
+	calls := rec.take()
+	t.Logf("installed hello into the image in %s (lock held %s): %q", took.Round(time.Millisecond), held, calls)
+	updates := 0
+	for _, c := range calls {
+		if strings.HasSuffix(c, " update") {
+			updates++
+		}
+	}
+	if took < held || updates < 2 {
+		t.Errorf("took %s with %d apt-get update calls; want a wait for the held lock", took, updates)
+	}
 	if got := steps[0].Actions[0].Describe().String(); got != "package apt update (refresh the index first)" {
 		t.Errorf("first action %q", got)
 	}

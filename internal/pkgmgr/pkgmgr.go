@@ -123,6 +123,10 @@ type sys struct {
 	// transient are output fragments of a failure worth retrying (a mirror
 	// or the network, not the request).
 	transient []string
+	// lockBusy are output fragments saying another process holds the
+	// package lock, for managers whose own wait does not cover every lock
+	// (apt-get update ignores DPkg::Lock::Timeout for its lists lock).
+	lockBusy []string
 }
 
 func newSys(o Options, name string, transient []string) sys {
@@ -180,15 +184,19 @@ func (s *sys) change(ctx context.Context, spec command.Spec) error {
 	start := time.Now()
 	log.Info("running", "command", strings.Join(spec.Argv, " "))
 	err := retry.Do(ctx, p, func(ctx context.Context) error {
-		res, err := s.Runner.Run(ctx, spec, func(line string) { log.Info(line) })
+		res, err := s.runWaitingForLock(ctx, spec, log)
 		if err != nil {
-			return retry.Permanent(fmt.Errorf("%s: %w", s.name, err))
+			return retry.Permanent(err)
 		}
 		if res.ExitCode == 0 {
 			return nil
 		}
 		e := &Error{Manager: s.name, Argv: spec.Argv, ExitCode: res.ExitCode, Tail: res.Tail}
-		if !s.isTransient(res.Tail) {
+		switch {
+		case s.matches(res.Tail, s.lockBusy):
+			e.LockBusy = s.LockWait
+			return retry.Permanent(e)
+		case !s.matches(res.Tail, s.transient):
 			return retry.Permanent(e)
 		}
 		e.Transient = true
@@ -205,9 +213,38 @@ func (s *sys) change(ctx context.Context, spec command.Spec) error {
 	return nil
 }
 
-func (s *sys) isTransient(tail []string) bool {
+// runWaitingForLock runs spec again while its output says another process
+// holds the package lock, for at most LockWait.
+func (s *sys) runWaitingForLock(ctx context.Context, spec command.Spec, log *slog.Logger) (command.Result, error) {
+	var res command.Result
+	p := retry.Policy{Initial: min(s.Retry.Initial, time.Second), Max: 5 * time.Second, Deadline: s.LockWait}
+	p.Notify = func(attempt int, _ error, _ time.Duration) {
+		if attempt == 1 {
+			log.Info("waiting for another process to release the package lock", "at_most", s.LockWait.String())
+		}
+	}
+	errBusy := errors.New("package lock busy")
+	err := retry.Do(ctx, p, func(ctx context.Context) error {
+		var err error
+		res, err = s.Runner.Run(ctx, spec, func(line string) { log.Info(line) })
+		if err != nil {
+			return retry.Permanent(fmt.Errorf("%s: %w", s.name, err))
+		}
+		if res.ExitCode != 0 && s.matches(res.Tail, s.lockBusy) {
+			return errBusy
+		}
+		return nil
+	})
+	if errors.Is(err, errBusy) {
+		return res, nil // the last result says who holds the lock
+	}
+	return res, err
+}
+
+// matches reports whether any line holds any of the fragments.
+func (s *sys) matches(tail, fragments []string) bool {
 	for _, line := range tail {
-		for _, t := range s.transient {
+		for _, t := range fragments {
 			if strings.Contains(line, t) {
 				return true
 			}
@@ -223,11 +260,16 @@ type Error struct {
 	ExitCode  int
 	Tail      []string // redacted by the runner
 	Transient bool     // a mirror or network failure
+	// LockBusy is how long it waited for another process's package lock.
+	LockBusy time.Duration
 }
 
 func (e *Error) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s failed with exit status %d", strings.Join(e.Argv, " "), e.ExitCode)
+	if e.LockBusy > 0 {
+		fmt.Fprintf(&b, " (another process held the package lock for more than %s)", e.LockBusy)
+	}
 	if e.Transient {
 		b.WriteString(" (the mirror or the network failed; check the instance's route to the repositories)")
 	}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -62,10 +63,18 @@ func (r *recorder) Run(_ context.Context, s command.Spec, out func(string)) (com
 	return command.Result{}, nil
 }
 
-// transcript is every call, one a line, the root written as $ROOT.
-func (r *recorder) transcript(root string) string {
+// transcript is every call, one a line, the root written as $ROOT. With
+// collapse, a call repeated a number of times that depends on timing is
+// written once, marked "(repeated)".
+func (r *recorder) transcript(root string, collapse bool) string {
 	var b strings.Builder
-	for _, s := range r.calls {
+	for i, s := range r.calls {
+		if collapse && i > 0 && slices.Equal(s.Argv, r.calls[i-1].Argv) {
+			if i == 1 || !slices.Equal(s.Argv, r.calls[i-2].Argv) {
+				b.WriteString("(repeated)\n")
+			}
+			continue
+		}
 		if s.Chroot != "" {
 			fmt.Fprintf(&b, "[chroot $ROOT] ")
 		}
@@ -99,6 +108,8 @@ func decodeConfig(t *testing.T, yaml string) *config.Config {
 
 var fastRetry = retry.Policy{Initial: time.Millisecond, Max: time.Millisecond, Deadline: 5 * time.Second, MaxAttempts: 3}
 
+const lockHeld = "E: Could not get lock /var/lib/apt/lists/lock. It is held by process 2951 (apt-get)"
+
 const madison = "     hello |     2.10-3 | http://deb.debian.org/debian bookworm/main amd64 Packages"
 
 // aDeb is a stand-in package file served as file:// (the recorder answers
@@ -114,6 +125,9 @@ func TestTranscripts(t *testing.T) {
 		config string
 		rules  []*rule
 		uid    int
+		// lockWait overrides the 5m default.
+		lockWait time.Duration
+		collapse bool // see transcript
 		// planErr and applyErr are expected error fragments.
 		planErr, applyErr string
 	}{
@@ -188,6 +202,28 @@ func TestTranscripts(t *testing.T) {
 			applyErr: "apt-get -q -y -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold install -- hello failed with exit status 100: E: Sub-process /usr/bin/dpkg returned an error code (1)",
 		},
 		{
+			name:   "apt-lock-busy-then-free",
+			root:   debian,
+			config: "packages:\n  update: true\n  install: [hello]\n",
+			rules: []*rule{
+				{"dpkg-query", []reply{{1, nil}}},
+				{"madison", []reply{{0, []string{madison}}}},
+				{"update", []reply{{100, []string{lockHeld}}, {100, []string{lockHeld}}, {0, nil}}},
+			},
+		},
+		{
+			name:     "apt-lock-busy-too-long",
+			root:     debian,
+			lockWait: 50 * time.Millisecond,
+			collapse: true,
+			config:   "packages:\n  update: true\n  install: [hello]\n",
+			rules: []*rule{
+				{"dpkg-query", []reply{{1, nil}}},
+				{"update", []reply{{100, []string{lockHeld, "E: Unable to lock directory /var/lib/apt/lists/"}}}},
+			},
+			applyErr: "failed with exit status 100 (another process held the package lock for more than 50ms): " + lockHeld,
+		},
+		{
 			name:    "apt-not-root",
 			root:    debian,
 			uid:     1000,
@@ -258,7 +294,7 @@ func TestTranscripts(t *testing.T) {
 			rec := &recorder{rules: tt.rules}
 			var logs bytes.Buffer
 			in, env := testInput(t, rootDir, strings.ReplaceAll(tt.config, "$SRV", srv), &logs)
-			c := Capability{Runner: rec, Geteuid: func() int { return tt.uid }, Retry: fastRetry, HostHas: func(string) bool { return true }}
+			c := Capability{Runner: rec, Geteuid: func() int { return tt.uid }, Retry: fastRetry, LockWait: tt.lockWait, HostHas: func(string) bool { return true }}
 
 			steps, err := c.Steps(context.Background(), in)
 			scrub := func(s string) string {
@@ -276,7 +312,7 @@ func TestTranscripts(t *testing.T) {
 				p := &plan.Plan{Instance: "i-1", Datasource: "none", Steps: steps}
 				p.Write(&out)
 			}
-			fmt.Fprintf(&out, "--- plan-time calls\n%s", scrub(rec.transcript(rootDir)))
+			fmt.Fprintf(&out, "--- plan-time calls\n%s", scrub(rec.transcript(rootDir, tt.collapse)))
 			planned := len(rec.calls)
 			if tt.planErr == "" {
 				var applyErr error
@@ -296,7 +332,7 @@ func TestTranscripts(t *testing.T) {
 					t.Fatal(applyErr)
 				}
 				rec.calls = rec.calls[planned:]
-				fmt.Fprintf(&out, "--- apply calls\n%s", scrub(rec.transcript(rootDir)))
+				fmt.Fprintf(&out, "--- apply calls\n%s", scrub(rec.transcript(rootDir, tt.collapse)))
 			}
 			golden.Check(t, filepath.Join("testdata", "transcripts", tt.name+".golden"), []byte(scrub(out.String())))
 			if ents, _ := os.ReadDir(filepath.Join(rootDir, filesDir)); len(ents) != 0 {
