@@ -251,10 +251,13 @@ func imageRoot(t *testing.T) string {
 	if err := os.MkdirAll(cache, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	tarball := filepath.Join(cache, "debian-bookworm-minbase-"+time.Now().UTC().Format("20060102")+".tar")
+	// The same name as e2e/'s image root: one build a day serves both.
+	tarball := filepath.Join(cache, "bookworm-minbase-"+time.Now().UTC().Format("20060102")+".tar")
 	if _, err := os.Stat(tarball); err != nil {
-		old, _ := filepath.Glob(filepath.Join(cache, "debian-bookworm-minbase-*.tar"))
-		tmp := tarball + ".tmp.tar"
+		old, _ := filepath.Glob(filepath.Join(cache, "bookworm-minbase-*.tar"))
+		// mmdebstrap picks its output format from the name: it must end in
+		// .tar, and be this process's own while it is written.
+		tmp := fmt.Sprintf("%s.tmp-%d.tar", tarball, os.Getpid())
 		start := time.Now()
 		run(t, "mmdebstrap", "--quiet", "--variant=minbase", "--mode=root", "bookworm", tmp, "/etc/apt/sources.list.d/debian.sources")
 		if err := os.Rename(tmp, tarball); err != nil {
