@@ -49,7 +49,9 @@ type Action interface {
 // Description is what `plan` shows of an action: enough to review, never a
 // secret value.
 type Description struct {
-	Kind    string   `json:"kind"` // file, command (later: package, service)
+	Kind    string   `json:"kind"`              // file, command, package (later: service)
+	Name    string   `json:"name,omitempty"`    // a package's name
+	Version string   `json:"version,omitempty"` // a package's pinned or installed version
 	Path    string   `json:"path,omitempty"`
 	Owner   string   `json:"owner,omitempty"`
 	Group   string   `json:"group,omitempty"`
@@ -174,6 +176,21 @@ func (d Description) String() string {
 		d.Note = ""
 	case "command":
 		parts = append(parts, "run", strings.Join(d.Command, " "))
+		if d.SHA256 != "" {
+			parts = append(parts, "sha256:"+d.SHA256)
+		}
+	case "package":
+		parts = append(parts, "package")
+		parts = append(parts, d.Command...) // an index update or upgrade
+		if d.Name != "" {
+			parts = append(parts, d.Name)
+		}
+		if d.Version != "" {
+			parts = append(parts, d.Version)
+		}
+		if d.Source != "" {
+			parts = append(parts, "from", d.Source)
+		}
 		if d.SHA256 != "" {
 			parts = append(parts, "sha256:"+d.SHA256)
 		}
