@@ -139,6 +139,7 @@ func writeConfig(t *testing.T, body string) string {
 // pin to a version that does not exist names what apt offers.
 func TestPackagesWithRealApt(t *testing.T) {
 	needRoot(t)
+	testbed.LockHostPackages(t)
 	exec.Command("apt-get", "purge", "-y", "-qq", "hello").Run()
 	t.Cleanup(func() { exec.Command("apt-get", "purge", "-y", "-qq", "hello").Run() })
 	path, calls := aptWrapper(t)
@@ -185,6 +186,7 @@ func TestPackagesWithRealApt(t *testing.T) {
 // and the message names both digests.
 func TestPackageFileFromS3WithWrongDigest(t *testing.T) {
 	needRoot(t)
+	testbed.LockHostPackages(t)
 	deb, digest := buildDeb(t, "bootstrap-e2e-digest", "1.0", "")
 	data, err := os.ReadFile(deb)
 	if err != nil {
@@ -232,7 +234,8 @@ func imageRoot(t *testing.T) string {
 		if _, err := os.Stat(imageTar); err == nil {
 			return
 		}
-		tmp := imageTar + ".tmp"
+		// mmdebstrap picks the output format from the name: keep .tar.
+		tmp := fmt.Sprintf("%s.tmp-%d.tar", strings.TrimSuffix(imageTar, ".tar"), os.Getpid())
 		out, err := exec.Command("mmdebstrap", "--variant=minbase", "--mode=root", "--quiet", "bookworm", tmp,
 			"/etc/apt/sources.list.d/debian.sources").CombinedOutput()
 		if err != nil {
@@ -256,6 +259,7 @@ func imageRoot(t *testing.T) string {
 // and this machine's package database is unchanged.
 func TestImageBuildInstallsIntoTheRoot(t *testing.T) {
 	needRoot(t)
+	testbed.LockHostPackages(t) // the host's dpkg -l is compared before and after
 	if _, err := exec.LookPath("mmdebstrap"); err != nil {
 		t.Fatal("mmdebstrap is missing: scripts/setup.sh installs it")
 	}

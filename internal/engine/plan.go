@@ -7,7 +7,9 @@ import (
 	"log/slog"
 
 	"github.com/opsboot/bootstrap/internal/capability"
+	"github.com/opsboot/bootstrap/internal/command"
 	"github.com/opsboot/bootstrap/internal/files"
+	"github.com/opsboot/bootstrap/internal/pkgmgr"
 	"github.com/opsboot/bootstrap/internal/plan"
 	"github.com/opsboot/bootstrap/internal/rootfs"
 	"github.com/opsboot/bootstrap/internal/secret"
@@ -54,8 +56,11 @@ type PlanInput struct {
 //
 // Each joins the list in its own package, on the capability seam.
 var capabilities = []capability.Capability{
+	command.Early{},
 	files.Files{},
+	pkgmgr.Capability{},
 	files.Deferred{},
+	command.Final{},
 }
 
 // Plan turns a loaded configuration into the ordered steps of a run: the

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/opsboot/bootstrap/internal/command"
+	"github.com/opsboot/bootstrap/internal/testbed"
 	"github.com/opsboot/bootstrap/internal/plan"
 )
 
@@ -143,6 +144,7 @@ func planAndApply(t *testing.T, c Capability, rootDir, yaml string) ([]*plan.Ste
 
 func TestE2EAptOnThisMachine(t *testing.T) {
 	requireAptRoot(t)
+	testbed.LockHostPackages(t) // e2e/ installs hello on this machine too
 	const testPkg = "bootstrap-e2e-hello"
 	purge(t, "hello", testPkg)
 	t.Cleanup(func() { purge(t, "hello", testPkg) })
