@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"github.com/opsboot/bootstrap/internal/command"
-	"github.com/opsboot/bootstrap/internal/testbed"
 	"github.com/opsboot/bootstrap/internal/plan"
+	"github.com/opsboot/bootstrap/internal/testbed"
 )
 
 // These tests change this machine's packages: they need root and apt, and
