@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/opsboot/bootstrap/internal/badinput"
 	"github.com/opsboot/bootstrap/internal/engine"
 	"github.com/opsboot/bootstrap/internal/rootfs"
 	"github.com/opsboot/bootstrap/internal/secret"
@@ -261,7 +262,7 @@ func (c *cli) printPlan(ctx context.Context, in engine.Input) int {
 	}
 	defer os.RemoveAll(scratch)
 	done := func(string) bool { return false }
-	if st, err := state.OpenExisting(c.g.stateDir); err == nil {
+	if st, err := state.OpenExisting(c.g.stateDir, c.log); err == nil {
 		if inst, err := st.Instance(loaded.Meta.InstanceID); err == nil {
 			done = func(step string) bool { _, ok := inst.Done(step); return ok }
 		}
@@ -320,22 +321,23 @@ func cmdValidate(ctx context.Context, c *cli, args []string) int {
 }
 
 func cmdStatus(ctx context.Context, c *cli, args []string) int {
-	st, err := state.OpenExisting(c.g.stateDir)
+	st, err := state.OpenExisting(c.g.stateDir, c.log)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return c.printStatus(state.Summary{State: "none"}, false)
 		}
-		return c.fail(err)
+		// Not a directory, not readable: the flag is wrong.
+		return c.fail(badinput.Wrap(err))
 	}
 	deadline := time.Now().Add(c.timeout)
 	for {
 		_, running := st.Holder()
 		if !c.wait || !running {
-			entries, err := st.Journal()
+			s, err := st.Status()
 			if err != nil {
 				return c.fail(err)
 			}
-			return c.printStatus(state.Summarize(entries), running)
+			return c.printStatus(s, running)
 		}
 		if time.Now().After(deadline) {
 			fmt.Fprintf(c.stderr, "bootstrap status: a run is still in progress after %s\n", c.timeout)
@@ -359,7 +361,8 @@ func (c *cli) printStatus(s state.Summary, running bool) int {
 		s.State = "interrupted"
 	}
 	code := exitOK
-	if s.State == state.StateFailed || s.State == "interrupted" {
+	switch s.State {
+	case state.StateFailed, state.StateCorrupt, "interrupted":
 		code = exitFail
 	}
 	if c.json {
