@@ -55,9 +55,11 @@ type Datasource interface {
 	Fetch(ctx context.Context) (*Metadata, error)
 }
 
-// None is the datasource for machines with nothing to ask: the only fact is
-// the instance-id, from /etc/machine-id, else "none".
-func None() Datasource { return noneSource{root: "/"} }
+// None is the datasource for machines with nothing to ask (an image build):
+// the only fact is the instance-id, from <root>/etc/machine-id ("" root =
+// "/"), else "none". The target's, not the build host's: two images built
+// with one state directory must not skip each other's steps.
+func None(root string) Datasource { return noneSource{root: root} }
 
 type noneSource struct{ root string }
 

@@ -321,7 +321,7 @@ func openDatasource(in Input, boot *config.Config, wantUserData bool) (datasourc
 		}
 		return datasource.NewFile(in.DatasourceDir, in.Root), nil, nil
 	case "none":
-		return datasource.None(), nil, nil
+		return datasource.None(in.Root), nil, nil
 	}
 	return nil, nil, fmt.Errorf("unknown datasource %q (want auto, ec2, file or none)", kind)
 }
