@@ -315,6 +315,11 @@ func cmdPlan(ctx context.Context, c *cli, args []string) int {
 // printPlan loads the configuration and prints the plan, marking the steps
 // the state dir records as done for this instance.
 func (c *cli) printPlan(ctx context.Context, in engine.Input) int {
+	// No state directory yet is fine (nothing done); an unusable one is not.
+	st, err := state.OpenExisting(c.g.stateDir, c.log)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return c.fail(badinput.Wrap(err))
+	}
 	loaded, err := engine.Load(ctx, in)
 	if err != nil {
 		return c.fail(err)
@@ -325,10 +330,13 @@ func (c *cli) printPlan(ctx context.Context, in engine.Input) int {
 	}
 	defer os.RemoveAll(scratch)
 	done := func(string) bool { return false }
-	if st, err := state.OpenExisting(c.g.stateDir, c.log); err == nil {
-		if inst, err := st.Instance(loaded.Meta.InstanceID); err == nil {
-			done = func(step string) bool { _, ok := inst.Done(step); return ok }
+	if st != nil {
+		// The same records run reads: an unreadable one fails both alike.
+		inst, err := st.Instance(loaded.Meta.InstanceID)
+		if err != nil {
+			return c.fail(err)
 		}
+		done = func(step string) bool { _, ok := inst.Done(step); return ok }
 	}
 	root, err := rootfs.Open(in.Root)
 	if err != nil {

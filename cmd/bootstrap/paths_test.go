@@ -79,6 +79,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"run", "--datasource", "none", "--config", cfg, "--root", dir, "--state-dir", file}, []string{file}},
 		{[]string{"run", "--datasource", "none", "--config", cfg, "--root", dir, "--state-dir", filepath.Join(file, "state")}, []string{file}},
 		{[]string{"status", "--state-dir", file}, []string{file}},
+		{[]string{"plan", "--datasource", "none", "--config", cfg, "--root", dir, "--state-dir", file}, []string{file}},
 		{[]string{"run", "--datasource", "file", "--datasource-dir", missing, "--root", dir, "--state-dir", st}, []string{missing}},
 		{[]string{"plan", "--datasource", "none", "--config", "http://config.example.com/web.yaml", "--root", dir, "--state-dir", st}, []string{"http://", "https://"}},
 		{[]string{"validate", "http://config.example.com/web.yaml"}, []string{"http://", "https://"}},
