@@ -155,7 +155,11 @@ type CorruptJournalError struct {
 
 func (e *CorruptJournalError) Error() string {
 	more := ""
-	if e.Lines > 1 {
+	switch e.Lines {
+	case 1:
+	case 2:
+		more = " (and 1 more bad line)"
+	default:
 		more = fmt.Sprintf(" (and %d more bad lines)", e.Lines-1)
 	}
 	return fmt.Sprintf("%s:%d: %s%s; the journal is damaged, so the last run's outcome is unknown: the next run moves it aside to %s and starts a new one",
