@@ -102,7 +102,7 @@ func TestExpandNoFacts(t *testing.T) {
 // $${ makes any text come back unchanged (what userdata relies on for
 // cloud-config content).
 func FuzzExpand(f *testing.F) {
-	for _, s := range []string{"", "${region}", "$${x}", "$$${x}", "a$", "${", "${a", "echo ${HOME:-/root} $1", "$$$$"} {
+	for _, s := range []string{"", "${region}", "$${x}", "$$${x}", "a$", "${", "${a", "echo ${HOME:-/root} $1", "$$$$", "${tag:Role}", "${tag:}", "${tag:a:b@c}"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

@@ -376,3 +376,42 @@ func TestNewRunID(t *testing.T) {
 		prev = id[:23]
 	}
 }
+
+// FuzzJournal: whatever a journal holds (a crash, damage, a hand edit),
+// reading it never panics, good entries come back valid, and after one
+// Append the journal reads clean with that entry last: a run always leaves
+// a journal status can read.
+func FuzzJournal(f *testing.F) {
+	good, _ := json.Marshal(entry("r1", "files", OutcomeOK))
+	for _, s := range []string{"", string(good) + "\n", string(good[:17]), "garbage\n", "{}\n", "[1,\n", "\x00\xff\n" + string(good),
+		strings.Replace(string(good), `"ok"`, `"done"`, 1) + "\n", string(good) + " {}\n", "\n\n\r\n"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, existing []byte) {
+		d := openDir(t)
+		p := filepath.Join(d.Path(), journalName)
+		if err := os.WriteFile(p, existing, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		entries, _, err := d.ReadJournal()
+		var ce *CorruptJournalError
+		if err != nil && !errors.As(err, &ce) {
+			t.Fatalf("ReadJournal: %v", err)
+		}
+		for _, e := range entries {
+			if e.Run == "" || e.Step == "" || !validOutcome(e.Outcome) {
+				t.Fatalf("ReadJournal returned an invalid entry %+v", e)
+			}
+		}
+		if s, err := d.Status(); err != nil || (ce != nil) != (s.State == StateCorrupt) {
+			t.Fatalf("Status = %s, %v with read error %v", s.State, err, ce)
+		}
+		if err := d.Append(entry("r-next", RunStep, OutcomeRunning)); err != nil {
+			t.Fatal(err)
+		}
+		entries, _, err = d.ReadJournal()
+		if err != nil || len(entries) == 0 || entries[len(entries)-1].Run != "r-next" {
+			t.Fatalf("after Append: %d entries, %v", len(entries), err)
+		}
+	})
+}
