@@ -29,6 +29,10 @@ func TestFailedRunLogsItsRequestsAndInstance(t *testing.T) {
 	if rec["instance"] != "i-0fa11ed000000001" {
 		t.Errorf("instance = %v", rec["instance"])
 	}
+	code, out, _ := runCLI(t, "", "status", "--state-dir", b.state)
+	if code != 1 || !strings.Contains(out, "instance: i-0fa11ed000000001") || !strings.Contains(out, "state: failed") {
+		t.Errorf("status: exit %d\n%s", code, out)
+	}
 }
 
 // Tag facts: ${tag:Key} in values and in include:, so a layer can be chosen

@@ -77,12 +77,13 @@ func Run(ctx context.Context, in Input, stateDir string) (*Result, error) {
 
 	loaded, err = Load(ctx, in)
 	if loaded != nil && loaded.Meta != nil {
-		res.Instance = loaded.Meta.InstanceID // known even when a later stage failed
+		// Known even when a later stage failed: the log and journal say so.
+		res.Instance = loaded.Meta.InstanceID
+		j.instance = res.Instance
 	}
 	if err != nil {
 		return res, j.fail(began, err)
 	}
-	j.instance = res.Instance
 
 	prev, err := st.PreviousInstance()
 	if err != nil {
