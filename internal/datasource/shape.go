@@ -62,6 +62,15 @@ func isHostname(s string) bool {
 	return true
 }
 
+func allHostnames(names []string) bool {
+	for _, n := range names {
+		if !isHostname(n) {
+			return false
+		}
+	}
+	return true
+}
+
 // checkInstanceID refuses an instance id that is not EC2's: it keys the
 // per-instance records, so a guess could rerun or skip every step.
 func checkInstanceID(id, endpoint string) error {
@@ -75,6 +84,12 @@ func checkInstanceID(id, endpoint string) error {
 // a warning naming the fact and what it should look like. An empty fact
 // was not given and is left alone.
 func dropMisshapen(md *Metadata, log *slog.Logger, endpoint string) {
+	// With a DHCP option set of several domain names, local-hostname is
+	// several names separated by spaces; the first is the instance's own
+	// (cloud-init takes it too).
+	if names := strings.Fields(md.Hostname); len(names) > 1 && allHostnames(names) {
+		md.Hostname = names[0]
+	}
 	for _, f := range factShapes {
 		p := f.field(md)
 		if *p == "" || f.ok(*p) {

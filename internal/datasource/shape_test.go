@@ -65,6 +65,12 @@ func TestEC2FactsWithTheirShapeAreKept(t *testing.T) {
 		{Region: "cn-north-1", AvailabilityZone: "cn-north-1a", InstanceType: "mac2-m2pro.metal"},
 		{Region: "us-isob-east-1", AvailabilityZone: "us-isob-east-1a"},
 	}
+	// Several domain names in the DHCP option set: several host names.
+	_, u := startIMDS(t, testbed.IMDSConfig{Hostname: "ip-10-0-1-23.ec2.internal ip-10-0-1-23.corp.example.com"})
+	md, err := newTestEC2(EC2Options{Endpoint: u}, nil).Fetch(context.Background())
+	if err != nil || md.Hostname != "ip-10-0-1-23.ec2.internal" {
+		t.Errorf("hostname with two names = %q, %v; want the first", md.Hostname, err)
+	}
 	for _, cfg := range tests {
 		m, u := startIMDS(t, cfg)
 		var logs bytes.Buffer
