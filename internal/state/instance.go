@@ -212,7 +212,8 @@ func (d *Dir) PreviousInstance() (string, error) {
 var errTooBig = errors.New("larger than bootstrap ever writes")
 
 // readRecord reads a record we wrote, at most limit bytes; a bigger file
-// gives an error wrapping errTooBig. Only regular files are read: a FIFO or
+// gives an error wrapping errTooBig. Errors do not repeat the path: callers
+// name it. Only regular files are read: a FIFO or
 // device put in its place must not hang or flood the run.
 func readRecord(path string, limit int64) ([]byte, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
@@ -225,14 +226,14 @@ func readRecord(path string, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file (%s)", path, fi.Mode().Type())
+		return nil, fmt.Errorf("not a regular file (%s)", fi.Mode().Type())
 	}
 	b, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, err
 	}
 	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%s: %w (over %d bytes)", path, errTooBig, limit)
+		return nil, fmt.Errorf("%w (over %d bytes)", errTooBig, limit)
 	}
 	return b, nil
 }

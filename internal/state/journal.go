@@ -138,10 +138,10 @@ func (d *Dir) Journal() ([]Entry, error) {
 	return entries, err
 }
 
-// maxJournalRead bounds what is read of each journal file: Append rotates
-// at maxJournal, so only damage makes one bigger, and then its tail is
-// what matters.
-const maxJournalRead = 16 << 20
+// defaultMaxJournalRead bounds what is read of each journal file: Append
+// rotates at maxJournal, so only damage makes one bigger, and then its tail
+// is what matters.
+const defaultMaxJournalRead = 16 << 20
 
 // CorruptJournalError says a journal line is not an entry bootstrap wrote:
 // not JSON, no run or step, an unknown outcome. A run's outcome cannot be
@@ -178,7 +178,7 @@ func (d *Dir) ReadJournal() (entries []Entry, torn int, err error) {
 	path := filepath.Join(d.path, journalName)
 	var corrupt *CorruptJournalError
 	for _, p := range []string{path + ".1", path} {
-		data, err := readTail(p, maxJournalRead)
+		data, err := readTail(p, d.maxJournalRead)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}

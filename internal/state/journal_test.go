@@ -216,7 +216,7 @@ func TestJournalReadIsBounded(t *testing.T) {
 	p := filepath.Join(d.Path(), journalName)
 	good, _ := json.Marshal(entry("r-last", "files", OutcomeOK))
 	f, _ := os.Create(p)
-	f.Truncate(maxJournalRead * 2)
+	f.Truncate(d.maxJournalRead * 2)
 	f.Seek(0, io.SeekEnd)
 	f.Write(append([]byte("\n"), append(good, '\n')...))
 	f.Close()
@@ -292,6 +292,7 @@ func TestJournalCrash(t *testing.T) {
 			time.Sleep(delay)
 			c.kill(t)
 			d.maxJournal = 1 << 40 // keep the torn line in the file we check
+			d.maxJournalRead = 1 << 40
 
 			p := filepath.Join(d.Path(), journalName)
 			if data, _ := os.ReadFile(p); len(data) > 0 && data[len(data)-1] != '\n' {

@@ -57,9 +57,10 @@ type Dir struct {
 
 	// mu serialises journal appends and atomic rewrites inside this
 	// process, so a stale-temp sweep never removes a live temp file.
-	mu         sync.Mutex
-	instances  map[string]*Instance
-	maxJournal int64
+	mu             sync.Mutex
+	instances      map[string]*Instance
+	maxJournal     int64
+	maxJournalRead int64
 	// journalChecked is set once this process has checked the journal
 	// before its first append (see Append).
 	journalChecked bool
@@ -120,7 +121,7 @@ func newDir(path string, log *slog.Logger) (*Dir, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Dir{path: path, log: log, instances: map[string]*Instance{}, maxJournal: defaultMaxJournal}, nil
+	return &Dir{path: path, log: log, instances: map[string]*Instance{}, maxJournal: defaultMaxJournal, maxJournalRead: defaultMaxJournalRead}, nil
 }
 
 // Path returns the state directory.
