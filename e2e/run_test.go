@@ -389,6 +389,10 @@ func TestKilledAtEachStepBoundary(t *testing.T) {
 				t.Fatalf("failpoint %s did not kill the run: %s", p.name, r)
 			}
 			checkNoPartialFiles(t, b.root)
+			// A unit gated on status must not go ahead after a killed run.
+			if st := b.run(t, "status"); st.code != 1 || !strings.Contains(st.stdout, "state: interrupted") {
+				t.Fatalf("status after the kill: %s", st)
+			}
 			r = b.run(t, "run")
 			if r.code != 0 {
 				t.Fatalf("rerun: %s", r)

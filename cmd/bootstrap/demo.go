@@ -110,7 +110,7 @@ func cmdDemo(ctx context.Context, c *cli, args []string) int {
 		res.Run, res.Duration.Round(time.Millisecond), res.IMDSRequests, res.Requests)
 
 	fmt.Fprintln(c.stdout, "\n== journal ("+filepath.Join(stateDir, "journal.jsonl")+")")
-	st, err := state.Open(stateDir)
+	st, err := state.OpenExisting(stateDir, c.log)
 	if err != nil {
 		return c.fail(err)
 	}

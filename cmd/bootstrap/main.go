@@ -11,14 +11,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/opsboot/bootstrap/internal/badinput"
 	"github.com/opsboot/bootstrap/internal/engine"
 	"github.com/opsboot/bootstrap/internal/rootfs"
 	"github.com/opsboot/bootstrap/internal/secret"
@@ -66,6 +69,8 @@ type command struct {
 	name, summary, usage string
 	run                  func(ctx context.Context, c *cli, args []string) int
 	flags                func(fs *flag.FlagSet, c *cli)
+	// usesRoot: --root must name an existing directory.
+	usesRoot bool
 }
 
 var commands []*command
@@ -138,8 +143,67 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		fmt.Fprintf(stderr, "bootstrap: --log-format must be text or json, not %q\n", c.g.logFormat)
 		return exitUsage
 	}
+	if err := c.g.resolve(cmd.usesRoot); err != nil {
+		fmt.Fprintf(stderr, "bootstrap %s: %v\n", cmd.name, err)
+		return exitUsage
+	}
 	c.log = c.newLogger()
 	return cmd.run(ctx, c, fs.Args())
+}
+
+// resolve checks the path flags and makes them absolute, once, at start:
+// scripts run with the target root as working directory, so a relative
+// --state-dir or --root would name another place for them, and messages
+// should name the file the operator means wherever they read them.
+func (g *globals) resolve(checkRoot bool) error {
+	for _, p := range []*string{&g.root, &g.stateDir, &g.datasourceDir} {
+		if *p == "" {
+			continue
+		}
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return err
+		}
+		*p = abs
+	}
+	if checkRoot {
+		fi, err := os.Stat(g.root)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return fmt.Errorf("--root %s: no such directory; create it (the target root is never created) or fix the flag", g.root)
+		case err != nil:
+			return fmt.Errorf("--root %s: %w", g.root, err)
+		case !fi.IsDir():
+			return fmt.Errorf("--root %s: not a directory", g.root)
+		}
+	}
+	return g.resolveConfig()
+}
+
+// resolveConfig makes a local --config absolute and refuses what would
+// otherwise be read as a strange local path: plain http:// (never trusted
+// without a sha256, which --config cannot give) and unknown URL schemes.
+func (g *globals) resolveConfig() error {
+	src := g.config
+	switch {
+	case src == "" || src == "-" || strings.HasPrefix(src, "s3://") || strings.HasPrefix(src, "https://"):
+		return nil
+	case strings.HasPrefix(src, "http://"):
+		return fmt.Errorf("--config %s: plain http:// is only allowed with a sha256 to check the content against, and --config has none; use https://, s3:// or a local file", src)
+	}
+	path, isURL := strings.CutPrefix(src, "file://")
+	if scheme, _, ok := strings.Cut(src, "://"); ok && !isURL && !strings.ContainsAny(scheme, "/.") {
+		return fmt.Errorf("--config %s: unsupported scheme %s://; want a file path, file://, s3://, https:// or - for stdin", src, scheme)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	if isURL {
+		abs = "file://" + abs
+	}
+	g.config = abs
+	return nil
 }
 
 func usageExit(err error) int {
@@ -192,10 +256,10 @@ func (c *cli) fail(err error) int {
 
 func init() {
 	commands = []*command{
-		{name: "run", usage: "run [flags]", summary: "apply the configuration: files, capabilities, user-data scripts (per-instance steps once per instance)", run: cmdRun},
+		{name: "run", usage: "run [flags]", summary: "apply the configuration: files, capabilities, user-data scripts (per-instance steps once per instance)", run: cmdRun, usesRoot: true},
 		{name: "plan", usage: "plan [--json] [flags]", summary: "print what run would do — files with owner, mode and digest, commands — without touching the machine",
-			run: cmdPlan, flags: func(fs *flag.FlagSet, c *cli) { fs.BoolVar(&c.json, "json", false, "print the plan as JSON") }},
-		{name: "validate", usage: "validate [FILE|s3://bucket/key|-]", summary: "decode, merge and validate a configuration with its includes; errors name source:line:col and key", run: cmdValidate},
+			run: cmdPlan, usesRoot: true, flags: func(fs *flag.FlagSet, c *cli) { fs.BoolVar(&c.json, "json", false, "print the plan as JSON") }},
+		{name: "validate", usage: "validate [FILE|s3://bucket/key|-]", summary: "decode, merge and validate a configuration with its includes; errors name source:line:col and key", run: cmdValidate, usesRoot: true},
 		{name: "status", usage: "status [--wait] [--json]", summary: "show the last run's outcome, step by step, from the journal",
 			run: cmdStatus, flags: func(fs *flag.FlagSet, c *cli) {
 				fs.BoolVar(&c.wait, "wait", false, "wait until no run is in progress")
@@ -251,6 +315,11 @@ func cmdPlan(ctx context.Context, c *cli, args []string) int {
 // printPlan loads the configuration and prints the plan, marking the steps
 // the state dir records as done for this instance.
 func (c *cli) printPlan(ctx context.Context, in engine.Input) int {
+	// No state directory yet is fine (nothing done); an unusable one is not.
+	st, err := state.OpenExisting(c.g.stateDir, c.log)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return c.fail(badinput.Wrap(err))
+	}
 	loaded, err := engine.Load(ctx, in)
 	if err != nil {
 		return c.fail(err)
@@ -261,10 +330,13 @@ func (c *cli) printPlan(ctx context.Context, in engine.Input) int {
 	}
 	defer os.RemoveAll(scratch)
 	done := func(string) bool { return false }
-	if st, err := state.OpenExisting(c.g.stateDir); err == nil {
-		if inst, err := st.Instance(loaded.Meta.InstanceID); err == nil {
-			done = func(step string) bool { _, ok := inst.Done(step); return ok }
+	if st != nil {
+		// The same records run reads: an unreadable one fails both alike.
+		inst, err := st.Instance(loaded.Meta.InstanceID)
+		if err != nil {
+			return c.fail(err)
 		}
+		done = func(step string) bool { _, ok := inst.Done(step); return ok }
 	}
 	root, err := rootfs.Open(in.Root)
 	if err != nil {
@@ -298,6 +370,10 @@ func cmdValidate(ctx context.Context, c *cli, args []string) int {
 	case 0:
 	case 1:
 		c.g.config = args[0]
+		if err := c.g.resolveConfig(); err != nil {
+			fmt.Fprintf(c.stderr, "bootstrap validate: %v\n", err)
+			return exitUsage
+		}
 	default:
 		fmt.Fprintf(c.stderr, "bootstrap validate: want at most one source, got %q\n", args)
 		return exitUsage
@@ -320,22 +396,23 @@ func cmdValidate(ctx context.Context, c *cli, args []string) int {
 }
 
 func cmdStatus(ctx context.Context, c *cli, args []string) int {
-	st, err := state.OpenExisting(c.g.stateDir)
+	st, err := state.OpenExisting(c.g.stateDir, c.log)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return c.printStatus(state.Summary{State: "none"}, false)
 		}
-		return c.fail(err)
+		// Not a directory, not readable: the flag is wrong.
+		return c.fail(badinput.Wrap(err))
 	}
 	deadline := time.Now().Add(c.timeout)
 	for {
 		_, running := st.Holder()
 		if !c.wait || !running {
-			entries, err := st.Journal()
+			s, err := st.Status()
 			if err != nil {
 				return c.fail(err)
 			}
-			return c.printStatus(state.Summarize(entries), running)
+			return c.printStatus(s, running)
 		}
 		if time.Now().After(deadline) {
 			fmt.Fprintf(c.stderr, "bootstrap status: a run is still in progress after %s\n", c.timeout)
@@ -359,7 +436,8 @@ func (c *cli) printStatus(s state.Summary, running bool) int {
 		s.State = "interrupted"
 	}
 	code := exitOK
-	if s.State == state.StateFailed || s.State == "interrupted" {
+	switch s.State {
+	case state.StateFailed, state.StateCorrupt, "interrupted":
 		code = exitFail
 	}
 	if c.json {

@@ -138,7 +138,7 @@ func TestParseLayerErrors(t *testing.T) {
 		{
 			name: "malformed reference",
 			src:  "aws:\n  region: ${Region}\n",
-			want: []string{`base.yaml:2:11: aws.region: malformed ${ at byte 0: write ${name} with a name of a-z, 0-9 and _, or $${ for a literal ${`},
+			want: []string{`base.yaml:2:11: aws.region: malformed ${ at byte 0: write ${name} with a name of a-z, 0-9 and _, or ${tag:Key}, or $${ for a literal ${`},
 		},
 		{
 			name: "reference in a bool is checked later",

@@ -28,9 +28,11 @@ type Metadata struct {
 
 // Facts returns the facts config files can interpolate as ${name}. Every
 // name is present (empty when unknown), so a config refers to a fact
-// without first checking the datasource.
+// without first checking the datasource. Each instance tag read is a fact
+// named tag:<key> (${tag:Role}); tags not read are not there, so a
+// reference to one is an error rather than an empty string.
 func (m *Metadata) Facts() map[string]string {
-	return map[string]string{
+	facts := map[string]string{
 		"instance_id":       m.InstanceID,
 		"region":            m.Region,
 		"availability_zone": m.AvailabilityZone,
@@ -41,6 +43,10 @@ func (m *Metadata) Facts() map[string]string {
 		"account_id":        m.AccountID,
 		"hostname":          m.Hostname,
 	}
+	for k, v := range m.Tags {
+		facts["tag:"+k] = v
+	}
+	return facts
 }
 
 // String describes m for logs without the user-data (only its size).
@@ -55,9 +61,11 @@ type Datasource interface {
 	Fetch(ctx context.Context) (*Metadata, error)
 }
 
-// None is the datasource for machines with nothing to ask: the only fact is
-// the instance-id, from /etc/machine-id, else "none".
-func None() Datasource { return noneSource{root: "/"} }
+// None is the datasource for machines with nothing to ask (an image build):
+// the only fact is the instance-id, from <root>/etc/machine-id ("" root =
+// "/"), else "none". The target's, not the build host's: two images built
+// with one state directory must not skip each other's steps.
+func None(root string) Datasource { return noneSource{root: root} }
 
 type noneSource struct{ root string }
 

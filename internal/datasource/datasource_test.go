@@ -67,13 +67,13 @@ func TestNone(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			md, err := noneSource{root: writeTree(t, tt.files)}.Fetch(context.Background())
+			md, err := None(writeTree(t, tt.files)).Fetch(context.Background())
 			if err != nil || md.InstanceID != tt.wantID || md.Source != "none" {
 				t.Fatalf("Fetch = %+v, %v; want instance-id %q", md, err, tt.wantID)
 			}
 		})
 	}
-	if None().Name() != "none" {
+	if None("").Name() != "none" {
 		t.Fatal("name")
 	}
 }

@@ -246,6 +246,9 @@ func (e *EC2) Fetch(ctx context.Context) (*Metadata, error) {
 	if doc.InstanceID == "" {
 		return nil, fmt.Errorf("IMDS at %s: the identity document has no instanceId; is this endpoint really IMDS?", e.endpoint)
 	}
+	if err := checkInstanceID(doc.InstanceID, e.endpoint); err != nil {
+		return nil, err
+	}
 	md.InstanceID, md.Region, md.AvailabilityZone = doc.InstanceID, doc.Region, doc.AvailabilityZone
 	md.InstanceType, md.AMIID, md.LocalIPv4, md.AccountID = doc.InstanceType, doc.ImageID, doc.PrivateIP, doc.AccountID
 
@@ -262,6 +265,8 @@ func (e *EC2) Fetch(ctx context.Context) (*Metadata, error) {
 		}
 		*f.dst = strings.TrimSpace(string(b))
 	}
+
+	dropMisshapen(md, e.log, e.endpoint)
 
 	if e.opts.UserData {
 		b, found, err := e.get(ctx, deadline, userDataPath)

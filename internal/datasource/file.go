@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/opsboot/bootstrap/internal/badinput"
 	"io"
 	"io/fs"
 	"os"
@@ -13,6 +12,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/opsboot/bootstrap/internal/badinput"
 )
 
 // maxFileUserData bounds what the file datasource reads into memory; real
@@ -56,12 +57,13 @@ var ignoredKeys = map[string]bool{"dsmode": true, "network-interfaces": true, "p
 func (f *fileSource) Fetch(ctx context.Context) (*Metadata, error) {
 	st, err := os.Stat(f.dir)
 	switch {
+	// A wrong --datasource-dir is the operator's to fix: bad input.
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("file datasource: directory %s does not exist; create it with user-data and/or meta-data, or choose another datasource", f.dir)
+		return nil, badinput.Wrap(fmt.Errorf("file datasource: directory %s does not exist; create it with user-data and/or meta-data, or choose another datasource", f.dir))
 	case err != nil:
 		return nil, fmt.Errorf("file datasource: %w", err)
 	case !st.IsDir():
-		return nil, fmt.Errorf("file datasource: %s is not a directory", f.dir)
+		return nil, badinput.Wrap(fmt.Errorf("file datasource: %s is not a directory", f.dir))
 	}
 	md := &Metadata{Source: "file"}
 

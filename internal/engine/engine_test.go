@@ -215,7 +215,7 @@ func TestRunJournalsAndSkipsOnReboot(t *testing.T) {
 	if res2.NewInstance || !res2.Plan.Steps[0].Done {
 		t.Fatalf("second run should see the same instance with files done: %+v", res2)
 	}
-	st, _ := state.Open(w.stateDir)
+	st, _ := state.Open(w.stateDir, nil)
 	entries, _ := st.Journal()
 	sum := state.Summarize(entries)
 	if sum.State != state.StateDone || sum.Run != res2.Run {
@@ -233,7 +233,7 @@ func TestRunJournalsAndSkipsOnReboot(t *testing.T) {
 func TestRunRefusesWhileAnotherHoldsTheLock(t *testing.T) {
 	w := newWorld(t)
 	w.userData("")
-	st, err := state.Open(w.stateDir)
+	st, err := state.Open(w.stateDir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +258,7 @@ func TestConfigErrorIsJournaledAndWritesNothing(t *testing.T) {
 	if ents, _ := os.ReadDir(w.root); len(ents) != 0 {
 		t.Fatalf("root not empty: %v", ents)
 	}
-	st, _ := state.Open(w.stateDir)
+	st, _ := state.Open(w.stateDir, nil)
 	entries, _ := st.Journal()
 	sum := state.Summarize(entries)
 	if sum.State != state.StateFailed || sum.FailedStep != StepConfig {

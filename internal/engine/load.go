@@ -85,12 +85,16 @@ func (l *Loaded) IMDSRequests() int64 {
 
 // Load runs the first stages: it reads the datasource and the configuration,
 // decodes user-data, resolves includes, merges and validates. Nothing on the
-// target is touched.
+// target is touched. On error the *Loaded, when not nil, holds only what
+// was learned before it (Meta, EC2, Fetcher may be nil): a failed run still
+// reports its instance and request counts.
 func Load(ctx context.Context, in Input) (l *Loaded, err error) {
 	start := time.Now()
 	stage := StepConfig // a local --config is read before the datasource
+	partial := &Loaded{}
 	defer func() {
 		if err != nil {
+			l = partial
 			in.stage(stage, start, err)
 		} else {
 			in.stage(StepConfig, start, nil)
@@ -126,10 +130,12 @@ func Load(ctx context.Context, in Input) (l *Loaded, err error) {
 	if err != nil {
 		return nil, badinput.Wrap(err)
 	}
+	partial.EC2 = ec2
 	meta, err := ds.Fetch(ctx)
 	if err != nil {
 		return nil, err
 	}
+	partial.Meta = meta
 	if len(meta.UserData) > 0 {
 		in.Redactor.Add(string(meta.UserData))
 	}
@@ -152,6 +158,7 @@ func Load(ctx context.Context, in Input) (l *Loaded, err error) {
 		}
 	}
 	f := newFetcher(boot, meta, ec2, log)
+	partial.Fetcher = f
 	if remoteConfig {
 		raw, ferr := f.Bytes(ctx, in.Config, "", maxLayerBytes)
 		if ferr != nil {
@@ -314,7 +321,7 @@ func openDatasource(in Input, boot *config.Config, wantUserData bool) (datasourc
 		}
 		return datasource.NewFile(in.DatasourceDir, in.Root), nil, nil
 	case "none":
-		return datasource.None(), nil, nil
+		return datasource.None(in.Root), nil, nil
 	}
 	return nil, nil, fmt.Errorf("unknown datasource %q (want auto, ec2, file or none)", kind)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -31,9 +30,10 @@ type Result struct {
 // is killed at any point can simply be started again.
 func Run(ctx context.Context, in Input, stateDir string) (*Result, error) {
 	began := time.Now()
-	st, err := state.Open(stateDir)
+	st, err := state.Open(stateDir, in.Log)
 	if err != nil {
-		return nil, err
+		// An unusable --state-dir is the operator's to fix: usage, exit 2.
+		return nil, badinput.Wrap(err)
 	}
 	unlock, err := st.Lock(ctx, false)
 	if err != nil {
@@ -47,7 +47,7 @@ func Run(ctx context.Context, in Input, stateDir string) (*Result, error) {
 	// for failed runs too.
 	defer func() {
 		res.IMDSRequests = loaded.IMDSRequests()
-		if loaded != nil {
+		if loaded != nil && loaded.Fetcher != nil {
 			res.Requests = loaded.Fetcher.Requests()
 		}
 		res.Duration = time.Since(began)
@@ -61,6 +61,9 @@ func Run(ctx context.Context, in Input, stateDir string) (*Result, error) {
 			failpoint("after:" + step)
 		}
 	}
+	// The run's start is journaled first: a run killed between two steps
+	// then reads as interrupted, never as done.
+	j.append(state.Entry{Step: state.RunStep, Start: began, Outcome: state.OutcomeRunning})
 	failpoint("before:" + StepDatasource)
 
 	root, err := rootfs.Open(in.Root)
@@ -73,11 +76,14 @@ func Run(ctx context.Context, in Input, stateDir string) (*Result, error) {
 	}
 
 	loaded, err = Load(ctx, in)
+	if loaded != nil && loaded.Meta != nil {
+		// Known even when a later stage failed: the log and journal say so.
+		res.Instance = loaded.Meta.InstanceID
+		j.instance = res.Instance
+	}
 	if err != nil {
 		return res, j.fail(began, err)
 	}
-	res.Instance = loaded.Meta.InstanceID
-	j.instance = res.Instance
 
 	prev, err := st.PreviousInstance()
 	if err != nil {
@@ -96,7 +102,7 @@ func Run(ctx context.Context, in Input, stateDir string) (*Result, error) {
 	if err != nil {
 		return res, j.fail(began, err)
 	}
-	scratch, err := newScratch(st.Path(), res.Run)
+	scratch, err := st.Scratch(res.Run)
 	if err != nil {
 		return res, j.fail(began, err)
 	}
@@ -166,22 +172,6 @@ type marks struct {
 
 func (m marks) Marked(key string) bool { _, ok := m.inst.Done("mark:" + key); return ok }
 func (m marks) Mark(key string) error  { return m.inst.MarkDone("mark:"+key, m.run) }
-
-// newScratch makes the run's private staging directory and removes those of
-// earlier runs that were killed before they could clean up.
-func newScratch(stateDir, run string) (string, error) {
-	base := filepath.Join(stateDir, "scratch")
-	if err := os.MkdirAll(base, 0o700); err != nil {
-		return "", err
-	}
-	if old, err := os.ReadDir(base); err == nil {
-		for _, e := range old {
-			os.RemoveAll(filepath.Join(base, e.Name()))
-		}
-	}
-	dir := filepath.Join(base, run)
-	return dir, os.Mkdir(dir, 0o700)
-}
 
 // journal appends the run's entries. A journal that cannot be written is
 // logged, not fatal: the run's effects matter more than its diary.

@@ -4,18 +4,27 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
 // maxIDLen bounds instance ids; real ones (i-0123456789abcdef0, UUIDs,
 // iid-local01) are far shorter.
 const maxIDLen = 128
+
+// Records we wrote are small; anything bigger is damage, and reading it whole
+// could exhaust memory at boot.
+const (
+	maxInstanceIDFile = 4 << 10
+	maxStepsFile      = 1 << 20
+)
 
 // StepRecord says when a per-instance step finished and in which run.
 type StepRecord struct {
@@ -32,6 +41,9 @@ type Instance struct {
 
 	mu    sync.Mutex
 	steps map[string]StepRecord
+	// damaged is set when steps.json could not be used; the first MarkDone
+	// keeps it aside as steps.json.corrupt before replacing it.
+	damaged bool
 }
 
 // stepsFile is the on-disk form of steps.json.
@@ -62,6 +74,14 @@ func ValidateID(id string) error {
 // Instance returns the records of instance id. It only reads, so `plan`
 // can use it; the instance's directory is created (0700) by the first
 // MarkDone. The same *Instance is returned for the same id.
+//
+// A steps.json that is not ours (not JSON, another instance's, too big) is
+// damage from outside: it is never torn, being replaced atomically. The
+// instance then starts with no step done, with a warning naming the file,
+// and the damaged file is kept as steps.json.corrupt by the first MarkDone.
+// Redoing the steps is what the crash rule already asks of them (a step
+// killed before it is recorded runs again), so it is safe; refusing would
+// stop every boot until someone deletes the file by hand.
 func (d *Dir) Instance(id string) (*Instance, error) {
 	if err := ValidateID(id); err != nil {
 		return nil, err
@@ -73,24 +93,36 @@ func (d *Dir) Instance(id string) (*Instance, error) {
 	}
 	dir := filepath.Join(d.path, instancesName, id)
 	inst := &Instance{d: d, id: id, path: filepath.Join(dir, stepsName), steps: map[string]StepRecord{}}
-	data, err := os.ReadFile(inst.path)
+	data, err := readRecord(inst.path, maxStepsFile)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
+	case errors.Is(err, errTooBig):
+		inst.setDamaged(err.Error())
 	case err != nil:
-		return nil, fmt.Errorf("state: read %s: %w", inst.path, err)
+		return nil, fmt.Errorf("state: read %s: %w (fix its permissions, or move it away to redo the instance's steps)", inst.path, err)
 	default:
 		var sf stepsFile
-		if err := json.Unmarshal(data, &sf); err != nil {
-			// Never torn (it is replaced atomically), so this is damage
-			// from outside; refuse rather than redo every step silently.
-			return nil, fmt.Errorf("state: %s is not valid JSON (delete it to redo the instance's steps): %w", inst.path, err)
-		}
-		if sf.Steps != nil {
-			inst.steps = sf.Steps
+		switch err := json.Unmarshal(data, &sf); {
+		case err != nil:
+			inst.setDamaged("not valid JSON: " + err.Error())
+		case sf.Instance != id:
+			inst.setDamaged(fmt.Sprintf("records instance %q, not %q", sf.Instance, id))
+		default:
+			for step, rec := range sf.Steps {
+				if step != "" {
+					inst.steps[step] = rec
+				}
+			}
 		}
 	}
 	d.instances[id] = inst
 	return inst, nil
+}
+
+func (i *Instance) setDamaged(problem string) {
+	i.damaged = true
+	i.d.log.Warn("per-instance record is damaged: the instance's steps run again (they must be idempotent, as after a crash); the file is kept as "+stepsName+corruptSuffix,
+		"path", i.path, "problem", problem)
 }
 
 // ID returns the instance id.
@@ -132,33 +164,78 @@ func (i *Instance) MarkDone(step, run string) error {
 }
 
 // write creates the instance's directories if needed and replaces
-// steps.json. The caller holds i.d.mu.
+// steps.json, first keeping a damaged one aside. The caller holds i.d.mu.
 func (i *Instance) write(data []byte) error {
 	dir := filepath.Dir(i.path)
 	for _, p := range []string{filepath.Dir(dir), dir} {
-		if err := mkdirPrivate(p); err != nil {
-			return fmt.Errorf("create directory %s: %w", p, err)
+		if err := i.d.mkdirPrivate(p); err != nil {
+			return fmt.Errorf("directory %s: %w", p, err)
 		}
+	}
+	if i.damaged {
+		if err := os.Rename(i.path, i.path+corruptSuffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("keep the damaged record aside: %w", err)
+		}
+		i.damaged = false
 	}
 	return writeAtomic(i.path, data)
 }
 
 // PreviousInstance returns the instance id recorded by the last
 // SetCurrentInstance, or "" if there is none.
+//
+// The record only says which instance ran last (for the log): what is done
+// is kept per instance in steps.json. So a damaged record (empty, not an
+// id, too big) is read as "no previous instance", with a warning naming
+// the file, and the next SetCurrentInstance replaces it. A record that
+// cannot be read at all (permissions, a directory) is an error naming it.
 func (d *Dir) PreviousInstance() (string, error) {
 	p := filepath.Join(d.path, instanceIDName)
-	data, err := os.ReadFile(p)
-	if errors.Is(err, fs.ErrNotExist) {
+	data, err := readRecord(p, maxInstanceIDFile)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
 		return "", nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("state: read %s: %w", p, err)
+	case errors.Is(err, errTooBig):
+		d.log.Warn("the current-instance record is damaged: read as no previous instance; it is rewritten by this run", "path", p, "problem", err.Error())
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("state: read %s: %w (fix it, or remove it: it only records the last instance)", p, err)
 	}
 	id := strings.TrimSpace(string(data))
 	if err := ValidateID(id); err != nil {
-		return "", fmt.Errorf("state: %s: %w", p, err)
+		d.log.Warn("the current-instance record is damaged: read as no previous instance; it is rewritten by this run", "path", p, "problem", err.Error())
+		return "", nil
 	}
 	return id, nil
+}
+
+var errTooBig = errors.New("larger than bootstrap ever writes")
+
+// readRecord reads a record we wrote, at most limit bytes; a bigger file
+// gives an error wrapping errTooBig. Errors do not repeat the path: callers
+// name it. Only regular files are read: a FIFO or
+// device put in its place must not hang or flood the run.
+func readRecord(path string, limit int64) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("not a regular file (%s)", fi.Mode().Type())
+	}
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%w (over %d bytes)", errTooBig, limit)
+	}
+	return b, nil
 }
 
 // SetCurrentInstance records id as the instance last seen, atomically.

@@ -1,13 +1,16 @@
 package state
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -75,7 +78,7 @@ func TestInstanceRecordsPersist(t *testing.T) {
 	}
 
 	// A new process (a fresh Dir) sees the records.
-	d2, err := Open(d.Path())
+	d2, err := Open(d.Path(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,20 +134,174 @@ func TestCurrentInstance(t *testing.T) {
 			t.Errorf("PreviousInstance = %q, %v; want %q", got, err, id)
 		}
 	}
-	os.WriteFile(filepath.Join(d.Path(), instanceIDName), []byte("../x\n"), 0o600)
-	if _, err := d.PreviousInstance(); err == nil {
-		t.Error("PreviousInstance accepted an invalid recorded id")
+}
+
+// logDir opens a state dir whose warnings are captured.
+func logDir(t *testing.T) (*Dir, *bytes.Buffer) {
+	t.Helper()
+	var logs bytes.Buffer
+	d, err := Open(filepath.Join(t.TempDir(), "state"), slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, &logs
+}
+
+// A damaged current-instance record reads as "no previous instance" with a
+// warning naming it; one that cannot be read at all is an error naming it.
+func TestDamagedCurrentInstance(t *testing.T) {
+	tests := []struct {
+		name    string
+		make    func(path string) error
+		wantErr bool
+	}{
+		{"path in it", func(p string) error { return os.WriteFile(p, []byte("../x\n"), 0o600) }, false},
+		{"empty", func(p string) error { return os.WriteFile(p, nil, 0o600) }, false},
+		{"binary", func(p string) error { return os.WriteFile(p, []byte{0, 1, 2, 0xff}, 0o600) }, false},
+		{"huge", func(p string) error { return os.WriteFile(p, bytes.Repeat([]byte("i"), 1<<20), 0o600) }, false},
+		{"a directory", func(p string) error { return os.Mkdir(p, 0o700) }, true},
+		{"a fifo", func(p string) error { return syscall.Mkfifo(p, 0o600) }, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, logs := logDir(t)
+			p := filepath.Join(d.Path(), instanceIDName)
+			if err := tt.make(p); err != nil {
+				t.Fatal(err)
+			}
+			id, err := d.PreviousInstance()
+			if tt.wantErr {
+				if err == nil || !strings.Contains(err.Error(), p) {
+					t.Fatalf("PreviousInstance = %q, %v; want an error naming %s", id, err, p)
+				}
+				return
+			}
+			if err != nil || id != "" {
+				t.Fatalf("PreviousInstance = %q, %v; want \"\" and no error", id, err)
+			}
+			if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), p) {
+				t.Errorf("no warning naming %s: %s", p, logs)
+			}
+			if err := d.SetCurrentInstance("i-2"); err != nil {
+				t.Fatal(err)
+			}
+			if id, err := d.PreviousInstance(); id != "i-2" || err != nil {
+				t.Errorf("after SetCurrentInstance: %q, %v", id, err)
+			}
+		})
 	}
 }
 
-func TestCorruptStepsFileRefused(t *testing.T) {
-	d := openDir(t)
-	dir := filepath.Join(d.Path(), instancesName, "i-1")
-	os.MkdirAll(dir, 0o700)
-	os.WriteFile(filepath.Join(dir, stepsName), []byte(`{"steps": {`), 0o600)
-	_, err := d.Instance("i-1")
-	if err == nil || !strings.Contains(err.Error(), stepsName) {
-		t.Errorf("Instance with corrupt steps.json err = %v, want one naming the file", err)
+// A damaged steps.json: no step done, a warning naming it, and the first
+// MarkDone keeps the damaged file aside before writing a good one.
+func TestDamagedStepsFile(t *testing.T) {
+	good := `{"instance": "i-1", "steps": {"files": {"done": "2026-03-01T10:00:00Z", "run": "r0"}}}`
+	tests := []struct {
+		name     string
+		content  string
+		damaged  bool
+		wantDone bool
+	}{
+		{"good", good, false, true},
+		{"not json", `{"steps": {`, true, false},
+		{"another instance's", strings.Replace(good, "i-1", "i-9", 1), true, false},
+		{"wrong type", `{"instance": "i-1", "steps": []}`, true, false},
+		{"too big", `{"instance": "i-1", "x": "` + strings.Repeat("x", maxStepsFile) + `"}`, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, logs := logDir(t)
+			dir := filepath.Join(d.Path(), instancesName, "i-1")
+			p := filepath.Join(dir, stepsName)
+			os.MkdirAll(dir, 0o700)
+			os.WriteFile(p, []byte(tt.content), 0o600)
+			inst, err := d.Instance("i-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, done := inst.Done("files"); done != tt.wantDone {
+				t.Errorf("files done = %v, want %v", done, tt.wantDone)
+			}
+			warned := strings.Contains(logs.String(), "level=WARN") && strings.Contains(logs.String(), p)
+			if warned != tt.damaged {
+				t.Errorf("warning naming %s: %v, want %v: %s", p, warned, tt.damaged, logs)
+			}
+			if err := inst.MarkDone("scripts", "r1"); err != nil {
+				t.Fatal(err)
+			}
+			kept, err := os.ReadFile(p + corruptSuffix)
+			if tt.damaged && string(kept) != tt.content {
+				t.Errorf("damaged file not kept aside: %v", err)
+			}
+			if !tt.damaged && err == nil {
+				t.Error("a good file was set aside")
+			}
+			d2, _ := Open(d.Path(), nil)
+			inst2, err := d2.Instance("i-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, done := inst2.Done("scripts"); !done {
+				t.Error("MarkDone after the damage was not recorded")
+			}
+		})
+	}
+}
+
+// Directories someone opened are tightened; ones of another user refused.
+func TestOpenTightensDirectories(t *testing.T) {
+	parent := t.TempDir()
+	p := filepath.Join(parent, "state")
+	os.Mkdir(p, 0o777)
+	os.Chmod(p, 0o777)
+	var logs bytes.Buffer
+	d, err := Open(p, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(p); fi.Mode().Perm() != dirPerm {
+		t.Errorf("state dir mode %v", fi.Mode().Perm())
+	}
+	if !strings.Contains(logs.String(), "mode=0777") {
+		t.Errorf("no warning: %s", logs.String())
+	}
+	scratch := filepath.Join(p, scratchName)
+	os.Mkdir(scratch, 0o755)
+	os.WriteFile(filepath.Join(scratch, "left-by-a-killed-run"), []byte("x"), 0o600)
+	s, err := d.Scratch("run-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{scratch, s} {
+		if fi, _ := os.Stat(dir); fi.Mode().Perm() != dirPerm {
+			t.Errorf("%s mode %v", dir, fi.Mode().Perm())
+		}
+	}
+	if ents, _ := os.ReadDir(scratch); len(ents) != 1 || ents[0].Name() != "run-1" {
+		t.Errorf("scratch holds %v, want only run-1", ents)
+	}
+
+	// A symlink as the state directory is followed (an operator's choice);
+	// inside it, a symlink where a directory belongs is refused.
+	link := filepath.Join(parent, "link")
+	os.Symlink(p, link)
+	d, err = Open(link, nil)
+	if err != nil {
+		t.Fatalf("symlinked state dir: %v", err)
+	}
+	os.RemoveAll(scratch)
+	os.Symlink(t.TempDir(), scratch)
+	if _, err := d.Scratch("run-2"); err == nil || !strings.Contains(err.Error(), "symlink") {
+		t.Errorf("Scratch through a symlink: %v", err)
+	}
+
+	if os.Geteuid() == 0 {
+		other := filepath.Join(parent, "other")
+		os.Mkdir(other, 0o700)
+		os.Chown(other, 65534, 65534)
+		if _, err := Open(other, nil); err == nil || !strings.Contains(err.Error(), "uid 65534") {
+			t.Errorf("Open of another user's directory: %v", err)
+		}
 	}
 }
 
@@ -183,7 +340,7 @@ func TestMarkDoneCrash(t *testing.T) {
 			leftovers += len(ents) - 1
 
 			// The re-run loads the same records and finishes cleanly.
-			d2, _ := Open(d.Path())
+			d2, _ := Open(d.Path(), nil)
 			inst, err := d2.Instance("i-crash")
 			if err != nil {
 				t.Fatal(err)
@@ -229,14 +386,14 @@ func TestIsRenameioTemp(t *testing.T) {
 // TestReadOnlyUse checks what `status` and `plan` do leaves no state behind.
 func TestReadOnlyUse(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "state")
-	if _, err := OpenExisting(missing); !errors.Is(err, fs.ErrNotExist) {
-		t.Fatalf("OpenExisting(missing) err = %v, want ErrNotExist", err)
+	if _, err := OpenExisting(missing, nil); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("OpenExisting(missing, nil) err = %v, want ErrNotExist", err)
 	}
 	if _, err := os.Stat(missing); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatal("OpenExisting created the directory")
 	}
 	dir := t.TempDir()
-	d, err := OpenExisting(dir)
+	d, err := OpenExisting(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,11 +3,14 @@ package state
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -93,6 +96,8 @@ func TestAppendRejects(t *testing.T) {
 
 // TestTornLine covers journals a killed run left in different shapes: the
 // torn line is skipped and the next append is still a valid line of its own.
+// A journal with lines a crash cannot leave is damaged: the first append
+// moves it aside whole and starts a new one.
 func TestTornLine(t *testing.T) {
 	good, _ := json.Marshal(entry("r1", "files", OutcomeOK))
 	tests := []struct {
@@ -100,16 +105,17 @@ func TestTornLine(t *testing.T) {
 		existing    string
 		wantEntries int // after one more Append
 		wantSkipped int
-		wantBadJSON int // lines left in the file that are not JSON at all
+		wantBadJSON int  // lines left in the file that are not JSON at all
+		wantAside   bool // moved to journal.jsonl.corrupt
 	}{
-		{"empty file", "", 1, 0, 0},
-		{"clean", string(good) + "\n", 2, 0, 0},
-		{"torn after a good line", string(good) + "\n" + string(good[:20]), 2, 1, 1},
-		{"only a torn line", string(good[:10]), 1, 1, 1},
-		{"complete line without newline", string(good), 2, 0, 0},
-		{"garbage line in the middle", string(good) + "\n\x00\x00\x00\n" + string(good) + "\n", 3, 1, 1},
-		{"valid json that is no entry", "{}\n[1]\n", 1, 2, 0},
-		{"blank lines", "\n\n" + string(good) + "\n\n", 2, 0, 0},
+		{"empty file", "", 1, 0, 0, false},
+		{"clean", string(good) + "\n", 2, 0, 0, false},
+		{"torn after a good line", string(good) + "\n" + string(good[:20]), 2, 1, 1, false},
+		{"only a torn line", string(good[:10]), 1, 1, 1, false},
+		{"complete line without newline", string(good), 2, 0, 0, false},
+		{"garbage line in the middle", string(good) + "\n\x00\x00\x00\n" + string(good) + "\n", 1, 0, 0, true},
+		{"valid json that is no entry", "{}\n[1]\n", 1, 0, 0, true},
+		{"blank lines", "\n\n" + string(good) + "\n\n", 2, 0, 0, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -135,7 +141,101 @@ func TestTornLine(t *testing.T) {
 			if n := checkLines(t, p); n != tt.wantBadJSON {
 				t.Errorf("%d invalid JSON lines in the file", n)
 			}
+			aside, err := os.ReadFile(p + corruptSuffix)
+			if tt.wantAside != (err == nil) || tt.wantAside && string(aside) != tt.existing {
+				t.Errorf("journal set aside: %q, %v; want %v", aside, err, tt.wantAside)
+			}
 		})
+	}
+}
+
+// TestCorruptJournal: ReadJournal names the first line bootstrap cannot
+// have written, still returns the good entries, and Status reports the
+// journal corrupt instead of guessing the last run's outcome.
+func TestCorruptJournal(t *testing.T) {
+	good, _ := json.Marshal(entry("r1", "files", OutcomeOK))
+	g := string(good) + "\n"
+	tests := []struct {
+		name     string
+		content  string
+		wantLine int // 0: not corrupt
+		wantBad  int
+		want     string // in the error
+	}{
+		{"good", g + g, 0, 0, ""},
+		{"torn last line", g + string(good[:30]), 0, 0, ""},
+		{"garbage", "hello world\n", 1, 1, "not a journal entry"},
+		{"binary", g + "\x00\xff\xfe\n", 2, 1, "not a journal entry"},
+		{"unknown outcome", strings.Replace(g, `"ok"`, `"finished"`, 1), 1, 1, `unknown outcome "finished"`},
+		{"no outcome", strings.Replace(g, `,"outcome":"ok"`, "", 1), 1, 1, `unknown outcome ""`},
+		{"no step", g + `{"run":"r1","start":"2026-03-01T10:00:00Z","outcome":"ok"}` + "\n", 2, 1, "without a run or a step"},
+		{"wrong type", `{"run":1,"step":"x","outcome":"ok"}` + "\n", 1, 1, `field "run" is not a string`},
+		{"two values", strings.TrimSuffix(g, "\n") + " {}\n", 1, 1, "more than one"},
+		{"several bad lines", "a\nb\n" + g + "c\n", 1, 3, "and 2 more bad lines"},
+		{"array", "[1,2]\n", 1, 1, "not a journal entry"},
+		{"torn array is not torn", "[1,", 1, 1, "not a journal entry"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := openDir(t)
+			p := filepath.Join(d.Path(), journalName)
+			os.WriteFile(p, []byte(tt.content), 0o600)
+			entries, _, err := d.ReadJournal()
+			s, serr := d.Status()
+			if serr != nil {
+				t.Fatal(serr)
+			}
+			if tt.wantLine == 0 {
+				if err != nil || s.State != StateDone || len(entries) == 0 {
+					t.Fatalf("ReadJournal err %v, state %s", err, s.State)
+				}
+				return
+			}
+			var ce *CorruptJournalError
+			if !errors.As(err, &ce) {
+				t.Fatalf("ReadJournal err = %v, want a *CorruptJournalError", err)
+			}
+			if ce.Path != p || ce.Line != tt.wantLine || ce.Lines != tt.wantBad || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %+v (%q); want line %d, %d bad, containing %q", ce, err, tt.wantLine, tt.wantBad, tt.want)
+			}
+			if s.State != StateCorrupt || !strings.Contains(s.Error, fmt.Sprintf("%s:%d:", p, tt.wantLine)) {
+				t.Errorf("Status = %s (%s)", s.State, s.Error)
+			}
+			if out := s.String(); !strings.Contains(out, "state: corrupt") || !strings.Contains(out, journalName+corruptSuffix) {
+				t.Errorf("Status rendered as:\n%s", out)
+			}
+		})
+	}
+}
+
+// TestJournalReadIsBounded: a journal grown far past the rotation size (by
+// damage) is read from its tail only, so status neither hangs nor eats
+// memory; a FIFO in its place is an error, not a hang.
+func TestJournalReadIsBounded(t *testing.T) {
+	d := openDir(t)
+	p := filepath.Join(d.Path(), journalName)
+	good, _ := json.Marshal(entry("r-last", "files", OutcomeOK))
+	f, _ := os.Create(p)
+	f.Truncate(d.maxJournalRead * 2)
+	f.Seek(0, io.SeekEnd)
+	f.Write(append([]byte("\n"), append(good, '\n')...))
+	f.Close()
+	// Only the tail is read, from its first line start: the last entry.
+	entries, _, err := d.ReadJournal()
+	if err != nil || len(entries) != 1 || entries[0].Run != "r-last" {
+		t.Fatalf("ReadJournal of a huge journal = %d entries, %v", len(entries), err)
+	}
+	os.Remove(p)
+	syscall.Mkfifo(p, 0o600)
+	done := make(chan error, 1)
+	go func() { _, _, err := d.ReadJournal(); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("ReadJournal of a FIFO: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("ReadJournal hangs on a FIFO")
 	}
 }
 
@@ -192,6 +292,7 @@ func TestJournalCrash(t *testing.T) {
 			time.Sleep(delay)
 			c.kill(t)
 			d.maxJournal = 1 << 40 // keep the torn line in the file we check
+			d.maxJournalRead = 1 << 40
 
 			p := filepath.Join(d.Path(), journalName)
 			if data, _ := os.ReadFile(p); len(data) > 0 && data[len(data)-1] != '\n' {
@@ -275,4 +376,43 @@ func TestNewRunID(t *testing.T) {
 		}
 		prev = id[:23]
 	}
+}
+
+// FuzzJournal: whatever a journal holds (a crash, damage, a hand edit),
+// reading it never panics, good entries come back valid, and after one
+// Append the journal reads clean with that entry last: a run always leaves
+// a journal status can read.
+func FuzzJournal(f *testing.F) {
+	good, _ := json.Marshal(entry("r1", "files", OutcomeOK))
+	for _, s := range []string{"", string(good) + "\n", string(good[:17]), "garbage\n", "{}\n", "[1,\n", "\x00\xff\n" + string(good),
+		strings.Replace(string(good), `"ok"`, `"done"`, 1) + "\n", string(good) + " {}\n", "\n\n\r\n"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, existing []byte) {
+		d := openDir(t)
+		p := filepath.Join(d.Path(), journalName)
+		if err := os.WriteFile(p, existing, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		entries, _, err := d.ReadJournal()
+		var ce *CorruptJournalError
+		if err != nil && !errors.As(err, &ce) {
+			t.Fatalf("ReadJournal: %v", err)
+		}
+		for _, e := range entries {
+			if e.Run == "" || e.Step == "" || !validOutcome(e.Outcome) {
+				t.Fatalf("ReadJournal returned an invalid entry %+v", e)
+			}
+		}
+		if s, err := d.Status(); err != nil || (ce != nil) != (s.State == StateCorrupt) {
+			t.Fatalf("Status = %s, %v with read error %v", s.State, err, ce)
+		}
+		if err := d.Append(entry("r-next", RunStep, OutcomeRunning)); err != nil {
+			t.Fatal(err)
+		}
+		entries, _, err = d.ReadJournal()
+		if err != nil || len(entries) == 0 || entries[len(entries)-1].Run != "r-next" {
+			t.Fatalf("after Append: %d entries, %v", len(entries), err)
+		}
+	})
 }

@@ -14,7 +14,7 @@ import (
 
 func openDir(t *testing.T) *Dir {
 	t.Helper()
-	d, err := Open(filepath.Join(t.TempDir(), "var/lib/bootstrap"))
+	d, err := Open(filepath.Join(t.TempDir(), "var/lib/bootstrap"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +28,7 @@ func TestOpenCreatesPrivateDir(t *testing.T) {
 	defer syscall.Umask(old)
 	base := t.TempDir()
 	p := filepath.Join(base, "a/b/state")
-	d, err := Open(p)
+	d, err := Open(p, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,10 +46,10 @@ func TestOpenCreatesPrivateDir(t *testing.T) {
 	}
 	f := filepath.Join(base, "file")
 	os.WriteFile(f, nil, 0o600)
-	if _, err := Open(f); err == nil {
+	if _, err := Open(f, nil); err == nil {
 		t.Error("Open of a regular file succeeded")
 	}
-	if _, err := Open(""); err == nil {
+	if _, err := Open("", nil); err == nil {
 		t.Error("Open of an empty path succeeded")
 	}
 }

@@ -34,7 +34,7 @@ func TestMain(m *testing.M) {
 }
 
 func runChild(role, dir string) error {
-	d, err := Open(dir)
+	d, err := Open(dir, nil)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -12,6 +13,9 @@ const (
 	StateRunning = "running" // started, not finished: in progress, or killed (check Dir.Holder)
 	StateDone    = "done"    // finished, no step failed
 	StateFailed  = "failed"  // a step, or the run itself, failed
+	// StateCorrupt: the journal has lines bootstrap did not write, so the
+	// last run's outcome cannot be known (Summary.Error says where).
+	StateCorrupt = "corrupt"
 )
 
 // StepSummary is the latest journal entry of one step in a run.
@@ -118,6 +122,23 @@ func Summarize(entries []Entry) Summary {
 		s.End = end
 	}
 	return s
+}
+
+// Status summarizes the journal for `status`. A damaged journal gives
+// StateCorrupt with the problem in Error, never a guess: a unit gated on
+// `status --wait` must not go ahead on a journal nobody can read.
+func (d *Dir) Status() (Summary, error) {
+	entries, _, err := d.ReadJournal()
+	var ce *CorruptJournalError
+	if errors.As(err, &ce) {
+		s := Summarize(entries)
+		s.State, s.FailedStep, s.Error = StateCorrupt, "", ce.Error()
+		return s, nil
+	}
+	if err != nil {
+		return Summary{}, err
+	}
+	return Summarize(entries), nil
 }
 
 // String renders the summary for `bootstrap status`, one fact per line.

@@ -199,6 +199,12 @@ func TestSummaryString(t *testing.T) {
 				"error: step scripts: exit status 1 second line\n",
 		},
 		{
+			"corrupt",
+			Summary{State: StateCorrupt, Error: (&CorruptJournalError{Path: "/var/lib/bootstrap/journal.jsonl", Line: 3, Problem: "not a journal entry (not a JSON object)", Lines: 2}).Error()},
+			"state: corrupt\nerror: /var/lib/bootstrap/journal.jsonl:3: not a journal entry (not a JSON object) (and 1 more bad line); " +
+				"the journal is damaged, so the last run's outcome is unknown: the next run moves it aside to journal.jsonl.corrupt and starts a new one\n",
+		},
+		{
 			"running",
 			Summarize([]Entry{ent("r2", "files", OutcomeRunning, 0, -1, "")}),
 			"state: running\nrun: r2\ninstance: i-1\nstarted: 2026-03-01T10:00:00Z\nsteps:\n  files  running\n",
