@@ -132,7 +132,7 @@ func (a *UnitAction) Describe() plan.Description {
 	if u.Start {
 		switch {
 		case a.Live:
-			notes = append(notes, "start now (restart if its files change)")
+			notes = append(notes, "start now, restarted if this run changes its files")
 		case u.Enable != nil && *u.Enable:
 			notes = append(notes, "starts at boot: systemd is not running this root")
 		default:
@@ -273,7 +273,7 @@ func (a *Activate) Describe() plan.Description {
 			steps = append(steps, l.verb+" "+strings.Join(l.names, " "))
 		}
 	}
-	return plan.Description{Kind: "service", Path: "systemd (D-Bus)", Note: strings.Join(steps, ", then ")}
+	return plan.Description{Kind: "service", Note: strings.Join(steps, ", then ")}
 }
 
 func (a *Activate) names(keep func(Unit) bool) []string {
