@@ -185,8 +185,10 @@ func TestEnableLinks(t *testing.T) {
 			want: []string{"/etc/systemd/system/x.target.wants/d.service -> /usr/lib/systemd/system/d.service"},
 		},
 		{
-			name:    "template without DefaultInstance",
-			setup:   func(t *testing.T, dir string) { writeHost(t, dir, "etc/systemd/system/t@.service", svcText+"[Install]\nWantedBy=a.target\n") },
+			name: "template without DefaultInstance",
+			setup: func(t *testing.T, dir string) {
+				writeHost(t, dir, "etc/systemd/system/t@.service", svcText+"[Install]\nWantedBy=a.target\n")
+			},
 			unit:    "t@.service",
 			wantErr: "t@.service is a template without DefaultInstance=; enable an instance of it (t@NAME.service)",
 		},
@@ -212,8 +214,10 @@ func TestEnableLinks(t *testing.T) {
 			wantErr: "unit nope.service: not found on the unit path /etc/systemd/system, /run/systemd/system, /usr/local/lib/systemd/system, /lib/systemd/system, /usr/lib/systemd/system",
 		},
 		{
-			name:    "unsupported specifier",
-			setup:   func(t *testing.T, dir string) { writeHost(t, dir, "etc/systemd/system/s.service", svcText+"[Install]\nWantedBy=%H.target\n") },
+			name: "unsupported specifier",
+			setup: func(t *testing.T, dir string) {
+				writeHost(t, dir, "etc/systemd/system/s.service", svcText+"[Install]\nWantedBy=%H.target\n")
+			},
 			unit:    "s.service",
 			wantErr: `s.service: "%H.target": specifier %H is not supported in [Install] offline (use %n, %N, %p or %i)`,
 		},
