@@ -247,7 +247,7 @@ func (a *UnitAction) applyMask(env *plan.Env) error {
 }
 
 // Activate tells a running systemd about a step's units: daemon-reload
-// when files changed, then unmask, mask, enable, disable (and reload again
+// when their files changed, then unmask, mask, enable, disable (and reload again
 // if that changed links), then start each unit to be started, waiting for
 // each job. It is planned only when systemd runs the root.
 type Activate struct {
@@ -293,9 +293,31 @@ func (a *Activate) Apply(ctx context.Context, env *plan.Env) error {
 		return err
 	}
 	defer m.Close()
-	if len(a.session.changed) > 0 {
-		if err := m.Reload(ctx); err != nil {
+	// Files this run did not change may still be newer than what systemd
+	// loaded, when an earlier run was killed before it reloaded: systemd
+	// knows, so ask it rather than trust this run's memory.
+	stale := map[string]bool{}
+	for _, ua := range a.Units {
+		name := ua.Unit.Name
+		if a.session.changed[name] {
+			stale[name] = true
+			continue
+		}
+		if ua.Unit.Body == nil && len(ua.Unit.Dropins) == 0 {
+			continue
+		}
+		need, err := m.NeedsReload(ctx, name)
+		if err != nil {
 			return err
+		}
+		stale[name] = need
+	}
+	for _, s := range stale {
+		if s {
+			if err := m.Reload(ctx); err != nil {
+				return err
+			}
+			break
 		}
 	}
 	calls := []struct {
@@ -325,7 +347,7 @@ func (a *Activate) Apply(ctx context.Context, env *plan.Env) error {
 		}
 	}
 	for _, name := range a.names(func(u Unit) bool { return u.Start }) {
-		restart := a.session.changed[name]
+		restart := stale[name]
 		if err := m.Start(ctx, name, restart); err != nil {
 			return err
 		}

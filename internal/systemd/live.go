@@ -15,6 +15,10 @@ import (
 type Manager interface {
 	// Reload is systemctl daemon-reload: systemd rereads unit files.
 	Reload(ctx context.Context) error
+	// NeedsReload reports systemd's NeedDaemonReload for a unit: its files
+	// changed on disk since systemd loaded it (a run killed after writing
+	// them, before reloading).
+	NeedsReload(ctx context.Context, name string) (bool, error)
 	// Enable, Disable, Mask and Unmask report whether they changed a link.
 	Enable(ctx context.Context, names []string) (bool, error)
 	Disable(ctx context.Context, names []string) (bool, error)
@@ -63,6 +67,17 @@ func (m *dbusManager) Reload(ctx context.Context) error {
 		return fmt.Errorf("systemd daemon-reload: %w", err)
 	}
 	return nil
+}
+
+func (m *dbusManager) NeedsReload(ctx context.Context, name string) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	p, err := m.c.GetUnitPropertyContext(ctx, name, "NeedDaemonReload")
+	if err != nil {
+		return false, fmt.Errorf("systemd: read NeedDaemonReload of %s: %w", name, err)
+	}
+	need, _ := p.Value.Value().(bool)
+	return need, nil
 }
 
 func (m *dbusManager) Enable(ctx context.Context, names []string) (bool, error) {

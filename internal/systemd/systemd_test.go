@@ -399,12 +399,18 @@ func TestPlanDescriptions(t *testing.T) {
 // fakeManager records the D-Bus calls the live path makes.
 type fakeManager struct {
 	calls    []string
+	stale    map[string]bool // NeedDaemonReload
 	enabled  map[string]bool
 	startErr map[string]string // unit → job result
 }
 
 func (f *fakeManager) Reload(context.Context) error { f.calls = append(f.calls, "Reload"); return nil }
 func (f *fakeManager) Close()                       { f.calls = append(f.calls, "Close") }
+
+func (f *fakeManager) NeedsReload(_ context.Context, name string) (bool, error) {
+	f.calls = append(f.calls, "Get NeedDaemonReload "+name)
+	return f.stale[name], nil
+}
 
 func (f *fakeManager) links(verb string, names []string, on bool) (bool, error) {
 	f.calls = append(f.calls, verb+" "+strings.Join(names, " "))
@@ -449,7 +455,7 @@ func useFake(t *testing.T, f *fakeManager) {
 }
 
 func TestLivePathTranscript(t *testing.T) {
-	f := &fakeManager{enabled: map[string]bool{}, startErr: map[string]string{}}
+	f := &fakeManager{enabled: map[string]bool{}, startErr: map[string]string{}, stale: map[string]bool{}}
 	useFake(t, f)
 	dir := t.TempDir()
 	writeHost(t, dir, "lib/systemd/system/ssh.service", svcText+"[Install]\nWantedBy=multi-user.target\n")
@@ -473,10 +479,16 @@ func TestLivePathTranscript(t *testing.T) {
 			"Reload", "EnableUnitFiles chef-client.timer ssh.service", "DisableUnitFiles old.service", "Reload",
 			"RestartUnit chef-client.timer replace", "StartUnit ssh.service replace", "Close"}},
 		{"second run: nothing changed, no reload, start is a no-op job", []string{
+			"Get NeedDaemonReload chef-client.service", "Get NeedDaemonReload chef-client.timer",
 			"EnableUnitFiles chef-client.timer ssh.service", "DisableUnitFiles old.service",
 			"StartUnit chef-client.timer replace", "StartUnit ssh.service replace", "Close"}},
+		{"after a run killed between writing and reloading: systemd says the timer is stale", []string{
+			"Get NeedDaemonReload chef-client.service", "Get NeedDaemonReload chef-client.timer", "Reload",
+			"EnableUnitFiles chef-client.timer ssh.service", "DisableUnitFiles old.service",
+			"RestartUnit chef-client.timer replace", "StartUnit ssh.service replace", "Close"}},
 	}
-	for _, tt := range tests {
+	for i, tt := range tests {
+		f.stale["chef-client.timer"] = i == 2
 		if got := run(); strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
 			t.Errorf("%s:\n%s\nwant:\n%s", tt.name, strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
 		}

@@ -83,6 +83,9 @@ func NewFile(name string, sections []*unit.UnitSection) (*File, error) {
 // ParseFile takes a unit's text as given (comments and layout kept, so the
 // digest is the one an operator computes) once it parses.
 func ParseFile(name string, text []byte) (*File, error) {
+	if len(text) > config.MaxUnitBytes {
+		return nil, fmt.Errorf("%d bytes; a unit may have at most %d", len(text), config.MaxUnitBytes)
+	}
 	if line, msg := config.CheckUnitText(string(text)); msg != "" {
 		return nil, fmt.Errorf("line %d: %s", line, msg)
 	}
