@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -119,5 +120,26 @@ func TestCheckUnitText(t *testing.T) {
 		if line != tt.line || (line == 0) != (msg == "") {
 			t.Errorf("CheckUnitText(%q) = %d %q, want line %d", tt.text, line, msg, tt.line)
 		}
+	}
+}
+
+func TestServicesMergeByName(t *testing.T) {
+	base := mustLayer(t, "base.yaml", "services:\n  - name: a.service\n    enabled: true\n  - name: b.service\n    enabled: true\n  - name: c.service\n    masked: true\n")
+	role := mustLayer(t, "role.yaml", "services:\n  - name: b.service\n    started: true\n  - name: c.service\n    remove: true\n  - name: d.timer\n    enabled: false\n")
+	m, err := Merge([]*Layer{base, role})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := m.Decode(testFacts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range cfg.Services {
+		got = append(got, fmt.Sprintf("%s enabled=%v started=%v", s.Name, s.Enabled != nil && *s.Enabled, s.Started))
+	}
+	want := "a.service enabled=true started=false\nb.service enabled=false started=true\nd.timer enabled=false started=false"
+	if strings.Join(got, "\n") != want {
+		t.Errorf("merged:\n%s\nwant:\n%s", strings.Join(got, "\n"), want)
 	}
 }
