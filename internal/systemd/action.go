@@ -30,10 +30,10 @@ func Actions(root *rootfs.Root, units ...Unit) ([]plan.Action, error) {
 	s := &session{changed: map[string]bool{}}
 	var out []plan.Action
 	var acts []*UnitAction
-	for _, u := range units {
+	for i, u := range units {
 		a := &UnitAction{Unit: u, Live: live, session: s}
 		if err := a.planLinks(r); err != nil {
-			return nil, err
+			return nil, &linkError{index: i, err: err}
 		}
 		acts = append(acts, a)
 		out = append(out, a)
@@ -43,6 +43,16 @@ func Actions(root *rootfs.Root, units ...Unit) ([]plan.Action, error) {
 	}
 	return out, nil
 }
+
+// linkError says which unit's enablement could not be planned, so the
+// services: capability can place it at that entry's enabled: key.
+type linkError struct {
+	index int
+	err   error
+}
+
+func (e *linkError) Error() string { return e.err.Error() }
+func (e *linkError) Unwrap() error { return e.err }
 
 // session is what a step's unit actions tell its Activate action.
 type session struct {
@@ -74,7 +84,7 @@ func (a *UnitAction) planLinks(r *resolver) error {
 	if !*u.Enable {
 		un, err := r.disableLinks(u.Name)
 		if err != nil {
-			return fmt.Errorf("services: %s: %w", u.Name, err)
+			return err
 		}
 		a.Unlinks = un
 		return nil
@@ -84,7 +94,7 @@ func (a *UnitAction) planLinks(r *resolver) error {
 	case errors.Is(err, errNotFound) && u.Body == nil:
 		a.lookupLater = true
 	case err != nil:
-		return fmt.Errorf("services: %s: %w", u.Name, err)
+		return err // names the unit
 	}
 	a.Links = links
 	return nil

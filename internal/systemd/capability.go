@@ -2,6 +2,8 @@ package systemd
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"github.com/opsboot/bootstrap/internal/badinput"
 	"github.com/opsboot/bootstrap/internal/capability"
@@ -34,8 +36,14 @@ func (Services) Steps(ctx context.Context, in *capability.Input) ([]*plan.Step, 
 		units = append(units, u)
 	}
 	actions, err := Actions(in.Root, units...)
+	var le *linkError
+	if errors.As(err, &le) {
+		// The unit on the root cannot be enabled as asked (masked, an
+		// alias, a template without DefaultInstance): the operator's to fix.
+		return nil, badinput.Wrap(in.Config.Errorf(fmt.Sprintf("services[%d].enabled", le.index), "%v", le.err))
+	}
 	if err != nil {
-		return nil, badinput.Wrap(err)
+		return nil, err
 	}
 	return []*plan.Step{{Name: StepServices, Frequency: plan.PerInstance, Done: in.IsDone(StepServices), Actions: actions}}, nil
 }

@@ -92,8 +92,9 @@ func TestServicesCapabilityBadInput(t *testing.T) {
 	symlinkHost(t, dir, "/dev/null", "etc/systemd/system/app.service")
 	in := &capability.Input{Config: decode(t, "services:\n  - name: app.service\n    enabled: true\n"), Root: openRoot(t, dir)}
 	_, err := Services{}.Steps(context.Background(), in)
-	if !badinput.Is(err) || !strings.Contains(err.Error(), "app.service is masked") {
-		t.Fatalf("err = %v, want bad input naming the mask", err)
+	want := "c.yaml:3:14: services[0].enabled: app.service is masked (/etc/systemd/system/app.service -> /dev/null); set masked: false to unmask it"
+	if !badinput.Is(err) || err.Error() != want {
+		t.Fatalf("err = %v, want bad input %q", err, want)
 	}
 	in.Config = decode(t, "files: []\n")
 	if steps, err := (Services{}).Steps(context.Background(), in); steps != nil || err != nil {
