@@ -127,7 +127,7 @@ func (a *UnitAction) Describe() plan.Description {
 	switch {
 	case u.Enable == nil:
 	case *u.Enable && a.lookupLater:
-		notes = append(notes, "enable: the links its [Install] asks for, read when applied (not on the root yet)")
+		notes = append(notes, "enable: the links from its Install section, read when applied (the unit is not on the root yet)")
 	case *u.Enable:
 		var ls []string
 		for _, l := range a.Links {
