@@ -251,6 +251,8 @@ func (c *checker) unitSections(p string, secs []UnitSection) (install bool) {
 				c.errorf(op, "the key before = must be letters, digits, _ or -")
 			case strings.ContainsAny(val, "\n\r\x00"):
 				c.errorf(op, "the value must be one line; repeat the key for more values")
+			case strings.HasSuffix(val, "\\"):
+				c.errorf(op, "the value must not end in \\: systemd would continue it onto the next option")
 			case s.Section == "Install" && installKeys[key] && strings.TrimSpace(val) != "":
 				install = true
 			}

@@ -59,6 +59,11 @@ func TestServicesValidation(t *testing.T) {
 			},
 		},
 		{
+			name: "a value ending in a backslash would swallow the next option",
+			src:  "services:\n  - name: a.service\n    sections:\n      - section: Service\n        options: ['ExecStart=/bin/echo \\', ExecStartPost=/bin/true]\n",
+			want: []string{`c.yaml:5:19: services[0].sections[0].options[0]: the value must not end in \: systemd would continue it onto the next option`},
+		},
+		{
 			name: "enabled without [Install]",
 			src:  "services:\n  - name: a.service\n    content: \"[Service]\\nExecStart=/bin/true\\n\"\n    enabled: true\n",
 			want: []string{`c.yaml:4:14: services[0].enabled: the unit has no [Install] section with WantedBy=, RequiredBy=, Alias= or Also=, so enabling it would do nothing`},

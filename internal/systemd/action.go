@@ -9,6 +9,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/opsboot/bootstrap/internal/config"
 	"github.com/opsboot/bootstrap/internal/plan"
 	"github.com/opsboot/bootstrap/internal/rootfs"
 )
@@ -24,8 +25,21 @@ var unitSpec = rootfs.FileSpec{Mode: 0o644, Owner: "root", Group: "root"}
 func Actions(root *rootfs.Root, units ...Unit) ([]plan.Action, error) {
 	live := Booted(root.Dir())
 	r := &resolver{root: root, pending: map[string]*Unit{}}
-	for i := range units {
-		r.pending[units[i].Name] = &units[i]
+	for i, u := range units {
+		// Capabilities build units from Go values: check what the
+		// services: section checks when it decodes.
+		if msg := config.CheckUnitName(u.Name); msg != "" {
+			return nil, fmt.Errorf("unit name: %s", msg)
+		}
+		if r.pending[u.Name] != nil {
+			return nil, fmt.Errorf("unit %s given twice", u.Name)
+		}
+		for _, d := range u.Dropins {
+			if d.Name != path.Base(d.Name) || !strings.HasSuffix(d.Name, ".conf") {
+				return nil, fmt.Errorf("%s: drop-in name %q: want a file name ending in .conf", u.Name, d.Name)
+			}
+		}
+		r.pending[u.Name] = &units[i]
 	}
 	s := &session{changed: map[string]bool{}}
 	var out []plan.Action

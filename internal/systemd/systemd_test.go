@@ -510,3 +510,35 @@ func TestLivePathTranscript(t *testing.T) {
 		t.Errorf("failed job: %v", last)
 	}
 }
+
+func TestGoValuesAreChecked(t *testing.T) {
+	sec := func(name string, opts ...[2]string) []Section { return []Section{{Name: name, Options: opts}} }
+	fileErrs := []struct {
+		secs []Section
+		want string
+	}{
+		{sec("Service", [2]string{"ExecStart", "/bin/true\nExecStartPost=/bin/evil"}), "[Service] ExecStart: the value must be one line"},
+		{sec("Service", [2]string{"ExecStart", `/bin/echo \`}), "[Service] ExecStart: the value must be one line"},
+		{sec("Service", [2]string{"Exec Start", "x"}), `[Service]: option name "Exec Start" is not valid`},
+		{sec("Serv]ice"), `section name "Serv]ice" is not valid`},
+	}
+	for _, tt := range fileErrs {
+		if _, err := NewFile("", Sections(tt.secs...)); err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+			t.Errorf("NewFile(%v): %v, want %q", tt.secs, err, tt.want)
+		}
+	}
+	root := openRoot(t, t.TempDir())
+	unitErrs := []struct {
+		units []Unit
+		want  string
+	}{
+		{[]Unit{{Name: "app", Start: true}}, `unit name: "app" has no unit type suffix`},
+		{[]Unit{{Name: "a.service", Start: true}, {Name: "a.service", Enable: yes()}}, "unit a.service given twice"},
+		{[]Unit{{Name: "a.service", Dropins: []*File{mustParse(t, "../x.conf", svcText)}}}, `a.service: drop-in name "../x.conf": want a file name ending in .conf`},
+	}
+	for _, tt := range unitErrs {
+		if _, err := Actions(root, tt.units...); err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+			t.Errorf("Actions: %v, want %q", err, tt.want)
+		}
+	}
+}

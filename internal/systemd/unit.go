@@ -71,11 +71,29 @@ type File struct {
 	sections []*unit.UnitSection
 }
 
-// NewFile renders sections with go-systemd's serialiser.
+// NewFile renders sections with go-systemd's serialiser. The serialiser
+// writes names and values as they are, so they are checked first: a
+// newline in a value would start a line systemd reads as something else.
 func NewFile(name string, sections []*unit.UnitSection) (*File, error) {
+	for _, s := range sections {
+		if s.Section == "" || strings.ContainsAny(s.Section, "[]\n\r") {
+			return nil, fmt.Errorf("section name %q is not valid", s.Section)
+		}
+		for _, e := range s.Entries {
+			if e.Name == "" || strings.ContainsAny(e.Name, "= \t\n\r#;[") {
+				return nil, fmt.Errorf("[%s]: option name %q is not valid", s.Section, e.Name)
+			}
+			if strings.ContainsAny(e.Value, "\n\r\x00") || strings.HasSuffix(e.Value, "\\") {
+				return nil, fmt.Errorf("[%s] %s: the value must be one line, not ending in \\ (which would continue it onto the next)", s.Section, e.Name)
+			}
+		}
+	}
 	data, err := io.ReadAll(unit.SerializeSections(sections))
 	if err != nil {
 		return nil, err
+	}
+	if len(data) > config.MaxUnitBytes {
+		return nil, fmt.Errorf("%d bytes; a unit may have at most %d", len(data), config.MaxUnitBytes)
 	}
 	return newFile(name, data, sections), nil
 }
