@@ -4,6 +4,7 @@ package systemd
 
 import (
 	"context"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -81,11 +82,11 @@ func TestE2EEnableMatchesSystemctl(t *testing.T) {
 	run(t, systemctl, "--root="+theirs, "enable", "chef-client.service", "chef-client.timer", "lib.service", "drop.service", "tpl@.service", "tpl@two.service")
 	compare := func(stage string) {
 		t.Helper()
-		got, want := linkTree(t, ours), linkTree(t, theirs)
+		got, want := append(linkTree(t, ours), dirTree(t, ours)...), append(linkTree(t, theirs), dirTree(t, theirs)...)
 		if strings.Join(got, "\n") != strings.Join(want, "\n") {
 			t.Fatalf("%s: our links:\n%s\nsystemctl's:\n%s", stage, strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
-		t.Logf("%s: %d links agree", stage, len(got))
+		t.Logf("%s: %d links and directories agree", stage, len(got))
 	}
 	compare("enable")
 
@@ -131,4 +132,25 @@ func TestE2EAnalyzeVerify(t *testing.T) {
 	if strings.TrimSpace(out) != "" {
 		t.Errorf("systemd-analyze verify warns:\n%s", out)
 	}
+}
+
+// dirTree lists the directories under etc/systemd/system: disabling
+// removes a .wants directory it empties, as systemctl does.
+func dirTree(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	base := filepath.Join(dir, "etc/systemd/system")
+	err := filepath.WalkDir(base, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && !strings.HasSuffix(p, ".d") {
+			out = append(out, "dir "+strings.TrimPrefix(p, dir))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
