@@ -77,7 +77,7 @@ func symlinkHost(t *testing.T, root, target, p string) {
 	}
 }
 
-func openRoot(t *testing.T, dir string) *rootfs.Root {
+func openRoot(t testing.TB, dir string) *rootfs.Root {
 	t.Helper()
 	r, err := rootfs.Open(dir)
 	if err != nil {
@@ -87,7 +87,7 @@ func openRoot(t *testing.T, dir string) *rootfs.Root {
 	return r
 }
 
-func newEnv(t *testing.T, root *rootfs.Root) (*plan.Env, *bytes.Buffer) {
+func newEnv(t testing.TB, root *rootfs.Root) (*plan.Env, *bytes.Buffer) {
 	t.Helper()
 	var logs bytes.Buffer
 	red := &secret.Redactor{}
