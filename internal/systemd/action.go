@@ -47,7 +47,11 @@ func Actions(root *rootfs.Root, units ...Unit) ([]plan.Action, error) {
 	for i, u := range units {
 		a := &UnitAction{Unit: u, Live: live, session: s}
 		if err := a.planLinks(r); err != nil {
-			return nil, &linkError{index: i, err: err}
+			var ie *installError
+			if errors.As(err, &ie) {
+				return nil, &linkError{index: i, err: err}
+			}
+			return nil, err
 		}
 		acts = append(acts, a)
 		out = append(out, a)
@@ -58,8 +62,9 @@ func Actions(root *rootfs.Root, units ...Unit) ([]plan.Action, error) {
 	return out, nil
 }
 
-// linkError says which unit's enablement could not be planned, so the
-// services: capability can place it at that entry's enabled: key.
+// linkError says which unit's enablement cannot be planned as asked, so
+// the services: capability can place it at that entry's enabled: key as
+// bad input.
 type linkError struct {
 	index int
 	err   error

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/opsboot/bootstrap/internal/badinput"
@@ -99,5 +100,23 @@ func TestServicesCapabilityBadInput(t *testing.T) {
 	in.Config = decode(t, "files: []\n")
 	if steps, err := (Services{}).Steps(context.Background(), in); steps != nil || err != nil {
 		t.Fatalf("no services: %v %v", steps, err)
+	}
+}
+
+// A root that cannot be read as expected fails the run (exit 1); it is not
+// something the operator's configuration can fix.
+func TestServicesCapabilityReadErrorIsNotBadInput(t *testing.T) {
+	dir := t.TempDir()
+	writeHost(t, dir, "usr/lib/systemd/system/app.service", svcText+"[Install]\nWantedBy=multi-user.target\n")
+	if err := os.MkdirAll(filepath.Join(dir, "etc/systemd/system/app.service.d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(dir, "etc/systemd/system/app.service.d/10-x.conf"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	in := &capability.Input{Config: decode(t, "services:\n  - name: app.service\n    enabled: true\n"), Root: openRoot(t, dir)}
+	_, err := Services{}.Steps(context.Background(), in)
+	if err == nil || badinput.Is(err) || !strings.Contains(err.Error(), "not a regular file") {
+		t.Fatalf("err = %v (bad input: %v), want a plain read error", err, badinput.Is(err))
 	}
 }

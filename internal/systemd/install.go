@@ -33,6 +33,17 @@ const (
 // errNotFound says a unit is on no directory of the search path.
 var errNotFound = errors.New("not found")
 
+// installError is a problem with the units themselves (masked, an alias, a
+// bad [Install]), the operator's to fix, unlike a failure to read the root.
+type installError struct{ err error }
+
+func (e *installError) Error() string { return e.err.Error() }
+func (e *installError) Unwrap() error { return e.err }
+
+func installErr(format string, args ...any) error {
+	return &installError{fmt.Errorf(format, args...)}
+}
+
 // resolver looks units up on the root's unit path the way systemctl
 // --root does, with the units this run is about to write laid over
 // /etc/systemd/system, so `plan` can show the links before anything is
@@ -52,7 +63,7 @@ func (r *resolver) find(name string) (string, error) {
 	for _, n := range names {
 		if u := r.pending[n]; u != nil {
 			if u.Mask != nil && *u.Mask {
-				return "", fmt.Errorf("%s is masked", n)
+				return "", installErr("%s is masked", n)
 			}
 			if u.Body != nil {
 				return path.Join(ConfigDir, n), nil
@@ -73,17 +84,17 @@ func (r *resolver) find(name string) (string, error) {
 					return "", err
 				}
 				if t == "/dev/null" {
-					return "", fmt.Errorf("%s is masked (%s -> /dev/null); set masked: false to unmask it", n, p)
+					return "", installErr("%s is masked (%s -> /dev/null); set masked: false to unmask it", n, p)
 				}
 				// systemctl refuses these too: enable the unit the link names.
-				return "", fmt.Errorf("%s is a link to %s (an alias); enable %s instead", p, t, path.Base(t))
+				return "", installErr("%s is a link to %s (an alias); enable %s instead", p, t, path.Base(t))
 			}
 			if fi.Mode().IsRegular() {
 				return p, nil
 			}
 		}
 	}
-	return "", fmt.Errorf("unit %s: %w on the unit path %s", name, errNotFound, strings.Join(SearchPath, ", "))
+	return "", installErr("unit %s: %w on the unit path %s", name, errNotFound, strings.Join(SearchPath, ", "))
 }
 
 // sections returns the unit's sections followed by its drop-ins', as
@@ -126,7 +137,7 @@ func (r *resolver) sections(name, file string) ([]*unit.UnitSection, error) {
 				return nil, err
 			}
 			if len(entries) > maxDropinsPerDir*4 {
-				return nil, fmt.Errorf("%s: more than %d entries", dd, maxDropinsPerDir*4)
+				return nil, installErr("%s: more than %d entries", dd, maxDropinsPerDir*4)
 			}
 			for _, e := range entries {
 				if !strings.HasSuffix(e, ".conf") {
@@ -165,7 +176,7 @@ func (r *resolver) parse(p string) ([]*unit.UnitSection, error) {
 	}
 	secs, err := unit.DeserializeSections(bytes.NewReader(data))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", p, err)
+		return nil, installErr("%s: %w", p, err)
 	}
 	return secs, nil
 }
@@ -244,7 +255,7 @@ func specifiers(s, name string) (string, error) {
 			continue
 		}
 		if i++; i == len(s) {
-			return "", fmt.Errorf("%q ends in a lone %%", s)
+			return "", installErr("%q ends in a lone %%", s)
 		}
 		switch s[i] {
 		case '%':
@@ -258,7 +269,7 @@ func specifiers(s, name string) (string, error) {
 		case 'i':
 			b.WriteString(inst)
 		default:
-			return "", fmt.Errorf("%q: specifier %%%c is not supported in [Install] offline (use %%n, %%N, %%p or %%i)", s, s[i])
+			return "", installErr("%q: specifier %%%c is not supported in [Install] offline (use %%n, %%N, %%p or %%i)", s, s[i])
 		}
 	}
 	return b.String(), nil
@@ -278,7 +289,7 @@ func (r *resolver) enableLinks(name string) ([]Link, error) {
 			continue
 		}
 		if seen[n] = true; len(seen) > maxAlso {
-			return nil, fmt.Errorf("%s: more than %d units through Also=", name, maxAlso)
+			return nil, installErr("%s: more than %d units through Also=", name, maxAlso)
 		}
 		file, err := r.find(n)
 		if err != nil {
@@ -293,7 +304,7 @@ func (r *resolver) enableLinks(name string) ([]Link, error) {
 		if templateOf(n) == n {
 			if in.defaultInstance == "" {
 				if len(in.wantedBy)+len(in.requiredBy)+len(in.upheldBy)+len(in.alias) > 0 {
-					return nil, fmt.Errorf("%s is a template without DefaultInstance=; enable an instance of it (%s)", n, strings.Replace(n, "@.", "@NAME.", 1))
+					return nil, installErr("%s is a template without DefaultInstance=; enable an instance of it (%s)", n, strings.Replace(n, "@.", "@NAME.", 1))
 				}
 			} else {
 				inst = strings.Replace(n, "@.", "@"+in.defaultInstance+".", 1)
@@ -306,7 +317,7 @@ func (r *resolver) enableLinks(name string) ([]Link, error) {
 					return fmt.Errorf("%s: %w", n, err)
 				}
 				if msg := config.CheckUnitName(t); msg != "" {
-					return fmt.Errorf("%s: [Install] names %s", n, msg)
+					return installErr("%s: [Install] names %s", n, msg)
 				}
 				links = append(links, Link{Path: path.Join(ConfigDir, t+dirSuffix, inst), Target: file})
 			}
@@ -327,7 +338,7 @@ func (r *resolver) enableLinks(name string) ([]Link, error) {
 				return nil, fmt.Errorf("%s: %w", n, err)
 			}
 			if path.Ext(a) != path.Ext(n) || config.CheckUnitName(a) != "" {
-				return nil, fmt.Errorf("%s: Alias=%s must be a unit name of the same type", n, a)
+				return nil, installErr("%s: Alias=%s must be a unit name of the same type", n, a)
 			}
 			if a != inst && a != n {
 				links = append(links, Link{Path: path.Join(ConfigDir, a), Target: file})
