@@ -20,6 +20,8 @@ type Config struct {
 	Packages Packages `yaml:"packages"`
 	// Commands are operators' commands (commands.go).
 	Commands Commands `yaml:"commands"`
+	// Services are systemd units (services.go).
+	Services Services `yaml:"services"`
 
 	// merged places errors found after validation (plan time: an owner
 	// missing from the target root) where the operator wrote the value.

@@ -49,7 +49,7 @@ type Action interface {
 // Description is what `plan` shows of an action: enough to review, never a
 // secret value.
 type Description struct {
-	Kind    string   `json:"kind"`              // file, command, package (later: service)
+	Kind    string   `json:"kind"`              // file, command, package, service
 	Name    string   `json:"name,omitempty"`    // a package's name
 	Version string   `json:"version,omitempty"` // a package's pinned or installed version
 	Path    string   `json:"path,omitempty"`
@@ -193,6 +193,15 @@ func (d Description) String() string {
 		}
 		if d.SHA256 != "" {
 			parts = append(parts, "sha256:"+d.SHA256)
+		}
+	case "service":
+		if d.Path == "" {
+			parts = append(parts, "systemd") // the running manager itself
+		} else {
+			parts = append(parts, "unit", d.Path)
+		}
+		if d.SHA256 != "" {
+			parts = append(parts, d.Mode, "sha256:"+d.SHA256, fmt.Sprintf("(%d bytes)", d.Size))
 		}
 	default:
 		parts = append(parts, d.Kind, d.Path)
