@@ -57,6 +57,8 @@ func TestSystemActionsBadInput(t *testing.T) {
 			"config.yaml:4:13: packages.install[1].name: "},
 		{"command with argv and shell", "commands:\n  - name: a\n    argv: [true]\n  - name: b\n    argv: [ls]\n    shell: ls\n",
 			"config.yaml:4:5: commands[1]: set argv or shell, not both"},
+		{"unit name without a suffix", "services:\n  - name: nginx\n    content: |\n      [Service]\n      ExecStart=/bin/true\n",
+			"config.yaml:2:11: services[0].name: "},
 		{"cloud-config runcmd entry", "#cloud-config\nruncmd:\n  - ls\n  - {x: y}\n",
 			"config.yaml:4:5: runcmd[1]: want a string"},
 	}
@@ -97,5 +99,77 @@ func TestUnknownOwnerFailsBeforeAnythingIsWritten(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(root); len(entries) != 0 {
 		t.Errorf("run wrote under the root: %v", entries)
+	}
+}
+
+// TestSystemActionsThroughTheEngine runs commands, a unit and a timer
+// through the whole pipeline under a temp root: the order of the list, the
+// links, and a rerun that does nothing.
+func TestSystemActionsThroughTheEngine(t *testing.T) {
+	dir := t.TempDir()
+	root := filepath.Join(dir, "root")
+	os.Mkdir(root, 0o755)
+	log := filepath.Join(dir, "order.log")
+	cfg := filepath.Join(dir, "config.yaml")
+	os.WriteFile(cfg, []byte(`commands:
+  - name: last
+    shell: echo final >> `+log+`
+  - name: first
+    stage: early
+    argv: [/bin/sh, -c, "echo early >> `+log+`"]
+files:
+  - path: /etc/app.conf
+    content: "x=1\n"
+services:
+  - name: app.service
+    content: |
+      [Service]
+      ExecStart=/bin/true
+      [Install]
+      WantedBy=multi-user.target
+    enabled: true
+  - name: app-sync.timer
+    content: |
+      [Timer]
+      OnCalendar=hourly
+      [Install]
+      WantedBy=timers.target
+    enabled: true
+`), 0o644)
+	state := filepath.Join(dir, "state")
+	args := []string{"--datasource", "none", "--config", cfg, "--root", root, "--state-dir", state}
+	code, out, errs := runCLI(t, "", append([]string{"plan"}, args...)...)
+	if code != 0 {
+		t.Fatalf("plan: exit %d\n%s", code, errs)
+	}
+	var order []string
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "step ") {
+			order = append(order, strings.Fields(line)[1])
+		}
+	}
+	if got := strings.Join(order, " "); got != "command:first files services command:last" {
+		t.Errorf("step order: %s\n%s", got, out)
+	}
+	if code, _, errs := runCLI(t, "", append([]string{"run"}, args...)...); code != 0 {
+		t.Fatalf("run: exit %d\n%s", code, errs)
+	}
+	for link, target := range map[string]string{
+		"etc/systemd/system/multi-user.target.wants/app.service": "/etc/systemd/system/app.service",
+		"etc/systemd/system/timers.target.wants/app-sync.timer":  "/etc/systemd/system/app-sync.timer",
+	} {
+		if got, err := os.Readlink(filepath.Join(root, link)); err != nil || got != target {
+			t.Errorf("%s -> %q (%v), want %s", link, got, err, target)
+		}
+	}
+	if got, _ := os.ReadFile(log); string(got) != "early\nfinal\n" {
+		t.Errorf("commands ran as %q", got)
+	}
+	// A reboot: the early command runs again (always), the rest is done.
+	if code, _, errs := runCLI(t, "", append([]string{"run"}, args...)...); code != 0 {
+		t.Fatalf("rerun: exit %d\n%s", code, errs)
+	}
+	if got, _ := os.ReadFile(log); string(got) != "early\nfinal\nearly\n" {
+		t.Errorf("after a rerun commands ran as %q", got)
 	}
 }

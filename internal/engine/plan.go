@@ -13,6 +13,7 @@ import (
 	"github.com/opsboot/bootstrap/internal/plan"
 	"github.com/opsboot/bootstrap/internal/rootfs"
 	"github.com/opsboot/bootstrap/internal/secret"
+	"github.com/opsboot/bootstrap/internal/systemd"
 )
 
 // Step names of the stages the engine runs itself. They are the keys of
@@ -60,6 +61,7 @@ var capabilities = []capability.Capability{
 	files.Files{},
 	pkgmgr.Capability{},
 	files.Deferred{},
+	systemd.Services{},
 	command.Final{},
 }
 
