@@ -28,6 +28,9 @@ type transaction struct {
 	files     []*stagedFile
 	installed bool // Install ran (or failed): later install actions report that
 	err       error
+	// notOffered makes the error for a request the repositories do not
+	// offer, placed at its config entry.
+	notOffered func(r Request, msg string) error
 }
 
 // stagedFile is a package file fetched and verified at plan time.
@@ -105,7 +108,7 @@ func (i *Install) Apply(ctx context.Context, env *plan.Env) error {
 // the package files into the root and installs everything at once.
 func (tx *transaction) install(ctx context.Context) error {
 	if len(tx.check) > 0 {
-		if _, err := checkOffers(ctx, tx.mgr, tx.check); err != nil {
+		if _, err := tx.checkOffers(ctx, tx.check); err != nil {
 			return err
 		}
 	}
@@ -160,7 +163,8 @@ func (f *stagedFile) copyInto(dir string) (string, error) {
 
 // checkOffers fails when a request names a package or version the
 // repositories do not offer, naming what they do offer.
-func checkOffers(ctx context.Context, m Manager, reqs []Request) (map[string][]Offer, error) {
+func (tx *transaction) checkOffers(ctx context.Context, reqs []Request) (map[string][]Offer, error) {
+	m := tx.mgr
 	names := make([]string, len(reqs))
 	for i, r := range reqs {
 		names[i] = r.Name
@@ -169,11 +173,15 @@ func checkOffers(ctx context.Context, m Manager, reqs []Request) (map[string][]O
 	if err != nil {
 		return nil, err
 	}
+	notOffered := tx.notOffered
+	if notOffered == nil {
+		notOffered = func(_ Request, msg string) error { return errors.New(msg) }
+	}
 	var errs []error
 	for _, r := range reqs {
 		o := offers[r.Name]
 		if len(o) == 0 {
-			errs = append(errs, fmt.Errorf("%s is not available from %s's repositories (is the name right? is the index current? packages.update: true refreshes it)", r.Name, m.Name()))
+			errs = append(errs, notOffered(r, fmt.Sprintf("%s is not available from %s's repositories (is the name right? is the index current? packages.update: true refreshes it)", r.Name, m.Name())))
 			continue
 		}
 		if r.Version == "" || matchesAny(m, o, r.Version) {
@@ -183,7 +191,7 @@ func checkOffers(ctx context.Context, m Manager, reqs []Request) (map[string][]O
 		for _, x := range o {
 			vs = append(vs, x.Version)
 		}
-		errs = append(errs, fmt.Errorf("%s is not available; %s offers %s", r, m.Name(), strings.Join(dedupe(vs), ", ")))
+		errs = append(errs, notOffered(r, fmt.Sprintf("%s is not available; %s offers %s", r, m.Name(), strings.Join(dedupe(vs), ", "))))
 	}
 	return offers, errors.Join(errs...)
 }

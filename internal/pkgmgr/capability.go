@@ -61,11 +61,27 @@ func (c Capability) Steps(ctx context.Context, in *capability.Input) ([]*plan.St
 		}
 		var err error
 		mgr, err = Detect(Options{Root: root, Runner: runner, Log: in.Log, LockWait: c.LockWait, Retry: c.Retry, HostHas: c.HostHas}, cfg.Manager)
-		if err != nil {
+		switch {
+		case err != nil && cfg.Manager != config.ManagerAuto:
+			return nil, badinput.Wrap(in.Config.Errorf("packages.manager", "%s is set, but %v", cfg.Manager, err))
+		case err != nil:
 			return nil, fmt.Errorf("packages: %w", err)
 		}
 	}
-	tx := &transaction{mgr: mgr, root: root}
+	index := map[string]int{}
+	for i, p := range cfg.Install {
+		index[p.Name] = i
+	}
+	// notOffered places an unavailable request at its entry. It is not bad
+	// input (exit 2): the repositories, not the file, may be what changed.
+	notOffered := func(r Request, msg string) error {
+		field := "name"
+		if r.Version != "" {
+			field = "version"
+		}
+		return in.Config.Errorf(fmt.Sprintf("packages.install[%d].%s", index[r.Name], field), "%s", msg)
+	}
+	tx := &transaction{mgr: mgr, root: root, notOffered: notOffered}
 	if step.Done {
 		// Shown as it was asked for, without asking the manager anything.
 		for _, p := range cfg.Install {
@@ -127,8 +143,8 @@ func (c Capability) Steps(ctx context.Context, in *capability.Input) ([]*plan.St
 	if len(tx.pkgs) > 0 {
 		if cfg.Update {
 			tx.check = tx.pkgs // the index is refreshed first: check after
-		} else if err := c.describeOffers(ctx, mgr, tx.pkgs, installs); err != nil {
-			return nil, fmt.Errorf("packages: %w", err)
+		} else if err := c.describeOffers(ctx, tx, installs); err != nil {
+			return nil, err
 		}
 	}
 	// The index is refreshed only for something to install or upgrade:
@@ -147,8 +163,9 @@ func (c Capability) Steps(ctx context.Context, in *capability.Input) ([]*plan.St
 
 // describeOffers checks the requests against the current index and shows
 // where each package comes from.
-func (c Capability) describeOffers(ctx context.Context, mgr Manager, reqs []Request, installs []*Install) error {
-	offers, err := checkOffers(ctx, mgr, reqs)
+func (c Capability) describeOffers(ctx context.Context, tx *transaction, installs []*Install) error {
+	mgr := tx.mgr
+	offers, err := tx.checkOffers(ctx, tx.pkgs)
 	if err != nil {
 		return err
 	}
@@ -189,7 +206,7 @@ func (c Capability) stageFiles(ctx context.Context, in *capability.Input, mgr Ma
 	var bad []error
 	for i, f := range files {
 		if ext := config.PackageFileType(f.Source); ext != want {
-			bad = append(bad, fmt.Errorf("packages.files[%d].source: %s is a %s file; %s installs %s files", i, fetch.DisplaySource(f.Source), ext, mgr.Name(), want))
+			bad = append(bad, in.Config.Errorf(fmt.Sprintf("packages.files[%d].source", i), "%s is a %s file; %s installs %s files", fetch.DisplaySource(f.Source), ext, mgr.Name(), want))
 		}
 	}
 	if len(bad) > 0 {

@@ -102,8 +102,7 @@ func Detect(o Options, forced string) (Manager, error) {
 		}
 		v := variants[i]
 		if findProgram(root, v.program) == "" {
-			return nil, fmt.Errorf("packages.manager is %s, but %s has no %s program (looked in %s)",
-				v.name, root, v.program, strings.Join(programDirs, ", "))
+			return nil, fmt.Errorf("%s has no %s program (looked in %s)", root, v.program, strings.Join(programDirs, ", "))
 		}
 		return v.new(o), nil
 	}

@@ -62,7 +62,7 @@ func TestDetect(t *testing.T) {
 			wantErr: "set packages.manager"},
 		{name: "empty root", root: nil, wantErr: "(no os-release): none of"},
 		{name: "forced", root: append([]string{"usr/bin/apk="}, debian...), forced: "apk", want: "apk"},
-		{name: "forced but missing", root: debian, forced: "dnf", wantErr: "packages.manager is dnf, but ROOT has no dnf program (looked in usr/bin, usr/sbin, bin, sbin)"},
+		{name: "forced but missing", root: debian, forced: "dnf", wantErr: "ROOT has no dnf program (looked in usr/bin, usr/sbin, bin, sbin)"},
 		{name: "auto is detection", root: alpine, forced: "auto", want: "apk"},
 	}
 	for _, tt := range tests {

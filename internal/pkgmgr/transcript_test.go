@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opsboot/bootstrap/internal/badinput"
 	"github.com/opsboot/bootstrap/internal/capability"
 	"github.com/opsboot/bootstrap/internal/command"
 	"github.com/opsboot/bootstrap/internal/config"
@@ -128,6 +129,7 @@ func TestTranscripts(t *testing.T) {
 		// lockWait overrides the 5m default.
 		lockWait time.Duration
 		collapse bool // see transcript
+		badInput bool // the plan error is the operator's to fix: exit 2
 		// planErr and applyErr are expected error fragments.
 		planErr, applyErr string
 	}{
@@ -171,14 +173,14 @@ func TestTranscripts(t *testing.T) {
 			root:    debian,
 			config:  "packages:\n  install: [hello=9.9, nosuchpackage]\n",
 			rules:   []*rule{{"dpkg-query", []reply{{1, nil}}}, {"madison", []reply{{0, []string{madison, "N: Unable to locate package nosuchpackage"}}}}},
-			planErr: "hello=9.9 is not available; apt offers 2.10-3\nnosuchpackage is not available from apt's repositories",
+			planErr: "c.yaml:2:13: packages.install[0].version: hello=9.9 is not available; apt offers 2.10-3\nc.yaml:2:24: packages.install[1].name: nosuchpackage is not available from apt's repositories",
 		},
 		{
 			name:     "apt-missing-pin-after-update",
 			root:     debian,
 			config:   "packages:\n  update: true\n  install: [hello=9.9]\n",
 			rules:    []*rule{{"dpkg-query", []reply{{1, nil}}}, {"madison", []reply{{0, []string{madison}}}}},
-			applyErr: "hello=9.9 is not available; apt offers 2.10-3",
+			applyErr: "c.yaml:3:13: packages.install[0].version: hello=9.9 is not available; apt offers 2.10-3",
 		},
 		{
 			name:   "apt-transient-mirror-failure-retried",
@@ -247,10 +249,18 @@ func TestTranscripts(t *testing.T) {
 			planErr: "packages.files[0]: file://$SRV/pool/x_1.0_all.deb: sha256 mismatch: expected " + strings.Repeat("ab", 32) + ", got " + debHex,
 		},
 		{
-			name:    "apt-rpm-file-refused",
-			root:    debian,
-			config:  "packages:\n  files:\n    - source: file://$SRV/pool/x-1.0.noarch.rpm\n      sha256: " + debHex + "\n",
-			planErr: "packages.files[0].source: file://$SRV/pool/x-1.0.noarch.rpm is a .rpm file; apt installs .deb files",
+			name:     "apt-rpm-file-refused",
+			root:     debian,
+			config:   "packages:\n  files:\n    - source: file://$SRV/pool/x-1.0.noarch.rpm\n      sha256: " + debHex + "\n",
+			planErr:  "c.yaml:3:15: packages.files[0].source: file://$SRV/pool/x-1.0.noarch.rpm is a .rpm file; apt installs .deb files",
+			badInput: true,
+		},
+		{
+			name:     "forced-manager-missing",
+			root:     debian,
+			config:   "packages:\n  manager: dnf\n  install: [hello]\n",
+			planErr:  "c.yaml:2:12: packages.manager: dnf is set, but $ROOT has no dnf program (looked in usr/bin, usr/sbin, bin, sbin)",
+			badInput: true,
 		},
 		{
 			name:   "dnf-pin",
@@ -304,6 +314,9 @@ func TestTranscripts(t *testing.T) {
 			if tt.planErr != "" {
 				if err == nil || !strings.Contains(scrub(err.Error()), tt.planErr) {
 					t.Fatalf("plan err = %v, want %q", err, tt.planErr)
+				}
+				if badinput.Is(err) != tt.badInput {
+					t.Errorf("bad input (exit 2) = %v, want %v", badinput.Is(err), tt.badInput)
 				}
 				fmt.Fprintf(&out, "plan error:\n%s\n", scrub(err.Error()))
 			} else if err != nil {
