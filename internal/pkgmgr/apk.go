@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -21,6 +23,8 @@ func (a *apk) Name() string { return "apk" }
 
 func itoa(i int) string { return strconv.Itoa(i) }
 
+const maxAPKDB = 64 << 20
+
 // Installed reads the root's lib/apk/db/installed (P: name, V: version
 // records) directly: hosts other than Alpine rarely have apk.
 func (a *apk) Installed(_ context.Context, names []string) (map[string]string, error) {
@@ -29,9 +33,18 @@ func (a *apk) Installed(_ context.Context, names []string) (map[string]string, e
 		return nil, err
 	}
 	defer r.Close()
-	data, err := r.ReadFile("lib/apk/db/installed")
+	f, err := r.Open("lib/apk/db/installed")
 	if err != nil {
 		return nil, err
+	}
+	defer f.Close()
+	// Bounded: a real database is a few MiB.
+	data, err := io.ReadAll(io.LimitReader(f, maxAPKDB+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxAPKDB {
+		return nil, fmt.Errorf("%s/lib/apk/db/installed is larger than %d MiB", a.Root, maxAPKDB>>20)
 	}
 	want := map[string]bool{}
 	for _, n := range names {

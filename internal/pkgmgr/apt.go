@@ -37,7 +37,7 @@ func (a *apt) dpkgQuery(args ...string) []string {
 }
 
 func (a *apt) Installed(ctx context.Context, names []string) (map[string]string, error) {
-	argv := a.dpkgQuery(append([]string{"-W", "-f=${Package}\\t${Version}\\t${db:Status-Abbrev}\\n", "--"}, names...)...)
+	argv := a.dpkgQuery(append([]string{"-W", "-f=${Package}\\t${Architecture}\\t${Version}\\t${db:Status-Abbrev}\\n", "--"}, names...)...)
 	spec := a.inRoot(argv)
 	if strings.HasPrefix(argv[1], "--admindir=") {
 		spec = commandSpec(argv...)
@@ -47,12 +47,18 @@ func (a *apt) Installed(ctx context.Context, names []string) (map[string]string,
 	if err != nil {
 		return nil, err
 	}
-	got := map[string]string{}
+	asked, got := set(names), map[string]string{}
 	for _, l := range lines {
-		f, ok := splitFields(l, "\t", 3)
+		f, ok := splitFields(l, "\t", 4)
 		// "ii": installed; "rc" and the like leave only config files.
-		if ok && len(f[2]) >= 2 && f[2][1] == 'i' {
-			got[f[0]] = f[1]
+		if !ok || len(f[3]) < 2 || f[3][1] != 'i' {
+			continue
+		}
+		// Asked as libc6 or as libc6:i386 (multi-arch).
+		for _, n := range []string{f[0], f[0] + ":" + f[1]} {
+			if asked[n] {
+				got[n] = f[2]
+			}
 		}
 	}
 	return got, nil
@@ -63,11 +69,11 @@ func (a *apt) Available(ctx context.Context, names []string) (map[string][]Offer
 	if err != nil {
 		return nil, err
 	}
-	got := map[string][]Offer{}
+	asked, got := set(names), map[string][]Offer{}
 	for _, l := range lines {
 		// "     hello |     2.10-3 | http://deb.debian.org/debian bookworm/main amd64 Packages"
 		f, ok := splitFields(l, "|", 3)
-		if !ok || !strings.HasSuffix(f[2], " Packages") {
+		if !ok || !asked[f[0]] || !strings.HasSuffix(f[2], " Packages") {
 			continue // a notice, or a source package
 		}
 		from := strings.TrimSuffix(f[2], " Packages")

@@ -280,6 +280,15 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
+// set is names as a set, to keep only answers about what was asked.
+func set(names []string) map[string]bool {
+	m := make(map[string]bool, len(names))
+	for _, n := range names {
+		m[n] = true
+	}
+	return m
+}
+
 // splitFields splits a query's line on sep, trimming spaces; ok is false when
 // it does not have exactly n fields (a warning or an error line).
 func splitFields(line, sep string, n int) ([]string, bool) {

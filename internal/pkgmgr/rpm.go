@@ -28,9 +28,9 @@ func (r *rpmDB) Installed(ctx context.Context, names []string) (map[string]strin
 	if err != nil {
 		return nil, err
 	}
-	got := map[string]string{}
+	asked, got := set(names), map[string]string{}
 	for _, l := range lines {
-		if f, ok := splitFields(l, "\t", 2); ok {
+		if f, ok := splitFields(l, "\t", 2); ok && asked[f[0]] {
 			got[f[0]] = strings.TrimPrefix(f[1], "0:") // epoch 0 is never written
 		}
 	}
@@ -108,7 +108,7 @@ func (d *dnf) Available(ctx context.Context, names []string) (map[string][]Offer
 	if err != nil {
 		return nil, err
 	}
-	got := map[string][]Offer{}
+	asked, got := set(names), map[string][]Offer{}
 	for _, l := range lines {
 		// "hello.x86_64    2.12.1-5.fc40    fedora"
 		f := strings.Fields(l)
@@ -116,6 +116,9 @@ func (d *dnf) Available(ctx context.Context, names []string) (map[string][]Offer
 			continue
 		}
 		name := f[0][:strings.LastIndexByte(f[0], '.')]
+		if !asked[name] {
+			continue
+		}
 		got[name] = append(got[name], Offer{Version: strings.TrimPrefix(f[1], "0:"), From: f[2]})
 	}
 	return got, nil
@@ -164,11 +167,11 @@ func (z *zypper) Available(ctx context.Context, names []string) (map[string][]Of
 	if err != nil {
 		return nil, err
 	}
-	got := map[string][]Offer{}
+	asked, got := set(names), map[string][]Offer{}
 	for _, l := range lines {
 		// "v  | hello | package | 2.12.1-1.7 | x86_64 | Main Repository"
 		f, ok := splitFields(l, "|", 6)
-		if !ok || f[2] != "package" {
+		if !ok || !asked[f[1]] || f[2] != "package" {
 			continue
 		}
 		got[f[1]] = append(got[f[1]], Offer{Version: f[3], From: f[5]})

@@ -138,7 +138,7 @@ func TestTranscripts(t *testing.T) {
 			root:   debian,
 			config: "packages:\n  install: [hello, curl=7.88.1-10+deb12u5]\n",
 			rules: []*rule{
-				{"dpkg-query", []reply{{1, []string{"curl\t7.88.1-10+deb12u4\tii "}}}},
+				{"dpkg-query", []reply{{1, []string{"curl\tamd64\t7.88.1-10+deb12u4\tii "}}}},
 				{"madison", []reply{{0, []string{madison, "      curl | 7.88.1-10+deb12u5 | http://deb.debian.org/debian-security bookworm-security/main amd64 Packages"}}}},
 			},
 		},
@@ -147,7 +147,15 @@ func TestTranscripts(t *testing.T) {
 			root:   debian,
 			config: "packages:\n  update: true\n  install: [hello, hello-traditional=2.10-3]\n",
 			rules: []*rule{
-				{"dpkg-query", []reply{{0, []string{"hello\t2.10-3\tii ", "hello-traditional\t2.10-3\tii "}}}},
+				{"dpkg-query", []reply{{0, []string{"hello\tamd64\t2.10-3\tii ", "hello-traditional\tamd64\t2.10-3\tii "}}}},
+			},
+		},
+		{
+			name:   "apt-multiarch-installed",
+			root:   debian,
+			config: "packages:\n  install: ['libc6:i386', libc6]\n",
+			rules: []*rule{
+				{"dpkg-query", []reply{{0, []string{"libc6\tamd64\t2.36-9+deb12u10\tii ", "libc6\ti386\t2.36-9+deb12u10\tii "}}}},
 			},
 		},
 		{
@@ -155,7 +163,7 @@ func TestTranscripts(t *testing.T) {
 			root:   debian,
 			config: "packages:\n  install: [hello]\n",
 			rules: []*rule{
-				{"dpkg-query", []reply{{0, []string{"hello\t2.10-3\trc "}}}},
+				{"dpkg-query", []reply{{0, []string{"hello\tamd64\t2.10-3\trc "}}}},
 				{"madison", []reply{{0, []string{madison}}}},
 			},
 		},
@@ -239,7 +247,7 @@ func TestTranscripts(t *testing.T) {
 			config: "packages:\n  install: [hello]\n  files:\n    - source: file://$SRV/pool/x_1.0_all.deb\n      sha256: " + debHex + "\n",
 			rules: []*rule{
 				{"dpkg-deb", []reply{{0, []string{"x\t1.0"}}}},
-				{"dpkg-query", []reply{{0, []string{"hello\t2.10-3\tii "}}}},
+				{"dpkg-query", []reply{{0, []string{"hello\tamd64\t2.10-3\tii "}}}},
 			},
 		},
 		{
