@@ -22,6 +22,7 @@ var aptTransient = []string{
 func NewApt(o Options) Manager {
 	s := newSys(o, "apt", aptTransient)
 	s.lockBusy = []string{"Could not get lock", "Unable to lock directory", "Unable to acquire the dpkg frontend lock"}
+	s.interrupted, s.repair = "dpkg was interrupted", []string{"dpkg", "--force-confdef", "--force-confold", "--configure", "-a"}
 	return &apt{s}
 }
 

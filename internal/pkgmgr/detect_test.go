@@ -34,7 +34,7 @@ func makeRoot(t *testing.T, entries ...string) string {
 }
 
 var (
-	debian = []string{"etc/os-release=ID=debian\n", "var/lib/dpkg/status=", "usr/bin/apt-get=", "usr/bin/apt-cache=", "usr/bin/dpkg-query="}
+	debian = []string{"etc/os-release=ID=debian\n", "var/lib/dpkg/status=", "usr/bin/apt-get=", "usr/bin/apt-cache=", "usr/bin/dpkg-query=", "usr/bin/dpkg="}
 	fedora = []string{"etc/os-release=ID=fedora\nID_LIKE=\"rhel centos\"\n", "usr/lib/sysimage/rpm/", "usr/bin/dnf=", "usr/bin/yum->dnf"}
 	alpine = []string{"etc/os-release=ID=alpine\n", "lib/apk/db/installed=", "sbin/apk="}
 )

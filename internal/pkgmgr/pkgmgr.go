@@ -127,6 +127,11 @@ type sys struct {
 	// package lock, for managers whose own wait does not cover every lock
 	// (apt-get update ignores DPkg::Lock::Timeout for its lists lock).
 	lockBusy []string
+	// interrupted is output saying an earlier run was killed half-way (a
+	// first boot stopped mid-install); repair is what finishes it, run once
+	// before the command is tried again.
+	interrupted string
+	repair      []string
 }
 
 func newSys(o Options, name string, transient []string) sys {
@@ -183,10 +188,26 @@ func (s *sys) change(ctx context.Context, spec command.Spec) error {
 	}
 	start := time.Now()
 	log.Info("running", "command", strings.Join(spec.Argv, " "))
+	repaired := false
 	err := retry.Do(ctx, p, func(ctx context.Context) error {
 		res, err := s.runWaitingForLock(ctx, spec, log)
 		if err != nil {
 			return retry.Permanent(err)
+		}
+		if res.ExitCode != 0 && !repaired && s.interrupted != "" && s.matches(res.Tail, []string{s.interrupted}) {
+			repaired = true
+			log.Warn("an earlier run was interrupted half-way; finishing it first", "command", strings.Join(s.repair, " "))
+			fix := spec
+			fix.Argv = s.inRoot(s.repair).Argv
+			if res, err = s.runWaitingForLock(ctx, fix, log); err != nil {
+				return retry.Permanent(err)
+			}
+			if res.ExitCode != 0 {
+				return retry.Permanent(&Error{Manager: s.name, Argv: fix.Argv, ExitCode: res.ExitCode, Tail: res.Tail})
+			}
+			if res, err = s.runWaitingForLock(ctx, spec, log); err != nil {
+				return retry.Permanent(err)
+			}
 		}
 		if res.ExitCode == 0 {
 			return nil

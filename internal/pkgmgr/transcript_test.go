@@ -201,6 +201,16 @@ func TestTranscripts(t *testing.T) {
 			},
 		},
 		{
+			name:   "apt-interrupted-earlier-run-finished-first",
+			root:   debian,
+			config: "packages:\n  install: [hello]\n",
+			rules: []*rule{
+				{"dpkg-query", []reply{{1, nil}}},
+				{"madison", []reply{{0, []string{madison}}}},
+				{"install", []reply{{100, []string{"E: dpkg was interrupted, you must manually run 'dpkg --configure -a' to correct the problem."}}, {0, nil}}},
+			},
+		},
+		{
 			name:   "apt-lasting-failure-not-retried",
 			root:   debian,
 			config: "packages:\n  install: [hello]\n",
