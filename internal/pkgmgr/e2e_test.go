@@ -277,6 +277,7 @@ func imageRoot(t *testing.T) string {
 
 func TestE2EImageRootThroughChroot(t *testing.T) {
 	requireAptRoot(t, "mmdebstrap", "tar")
+	testbed.LockHostPackages(t) // the host's dpkg -l is compared before and after
 	root := imageRoot(t)
 	// mmdebstrap leaves the host's resolv.conf in; an image has none.
 	if err := os.Remove(filepath.Join(root, "etc/resolv.conf")); err != nil {
