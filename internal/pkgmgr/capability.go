@@ -63,7 +63,7 @@ func (c Capability) Steps(ctx context.Context, in *capability.Input) ([]*plan.St
 		mgr, err = Detect(Options{Root: root, Runner: runner, Log: in.Log, LockWait: c.LockWait, Retry: c.Retry, HostHas: c.HostHas}, cfg.Manager)
 		switch {
 		case err != nil && cfg.Manager != config.ManagerAuto:
-			return nil, badinput.Wrap(in.Config.Errorf("packages.manager", "%s is set, but %v", cfg.Manager, err))
+			return nil, badinput.Wrap(in.Config.Errorf("packages.manager", "asks for %s, but %v", cfg.Manager, err))
 		case err != nil:
 			return nil, fmt.Errorf("packages: %w", err)
 		}

@@ -277,7 +277,7 @@ func TestTranscripts(t *testing.T) {
 			name:     "forced-manager-missing",
 			root:     debian,
 			config:   "packages:\n  manager: dnf\n  install: [hello]\n",
-			planErr:  "c.yaml:2:12: packages.manager: dnf is set, but $ROOT has no dnf program (looked in usr/bin, usr/sbin, bin, sbin)",
+			planErr:  "c.yaml:2:12: packages.manager: asks for dnf, but $ROOT has no dnf program (looked in usr/bin, usr/sbin, bin, sbin)",
 			badInput: true,
 		},
 		{
