@@ -66,7 +66,10 @@ func (a *apt) Installed(ctx context.Context, names []string) (map[string]string,
 }
 
 func (a *apt) Available(ctx context.Context, names []string) (map[string][]Offer, error) {
-	lines, err := a.query(ctx, a.inRoot(append([]string{"apt-cache", "madison", "--"}, names...)))
+	// Empty cache paths: apt-cache builds its cache in memory instead of
+	// writing it under the root, so plan touches nothing there.
+	argv := append([]string{"apt-cache", "-o", "Dir::Cache::pkgcache=", "-o", "Dir::Cache::srcpkgcache=", "madison", "--"}, names...)
+	lines, err := a.query(ctx, a.inRoot(argv))
 	if err != nil {
 		return nil, err
 	}
