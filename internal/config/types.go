@@ -22,6 +22,8 @@ type Config struct {
 	Commands Commands `yaml:"commands"`
 	// Services are systemd units (services.go).
 	Services Services `yaml:"services"`
+	// Network is hostname and Vagrant-style adapters (network.go).
+	Network Network `yaml:"network,omitempty"`
 
 	// merged places errors found after validation (plan time: an owner
 	// missing from the target root) where the operator wrote the value.
