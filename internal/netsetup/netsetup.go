@@ -144,7 +144,11 @@ func (n Network) networkStep(in *capability.Input, cfg *config.Config) (*plan.St
 	for _, r := range removals {
 		s.Actions = append(s.Actions, &removeFile{path: r, ch: ch})
 	}
-	if !in.Image {
+	if in.Image {
+		for _, f := range ifs {
+			s.Actions = append(s.Actions, &note{what: fmt.Sprintf("network.adapters[%d]", f.Entry), why: f.Reason + "; nothing configured live in an image build"})
+		}
+	} else {
 		noReload := reloadBlocked(in.Root, st)
 		for _, f := range ifs {
 			c := &configure{f: f, live: n.live(), runner: n.runner(in), stack: st.Renderer, noReload: noReload, ch: ch}
