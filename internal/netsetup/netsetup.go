@@ -151,23 +151,30 @@ func (n Network) networkStep(in *capability.Input, cfg *config.Config) (*plan.St
 	} else {
 		noReload := reloadBlocked(in.Root, st)
 		for _, f := range ifs {
-			c := &configure{f: f, live: n.live(), runner: n.runner(in), stack: st.Renderer, noReload: noReload, ch: ch}
-			file := ""
-			for _, fl := range files {
-				if fl.Dev == f.ID() || fl.Dev == "" {
-					file = fl.Path
-				}
-			}
-			for _, argv := range renderers[st.Renderer].Reload(f, st, file) {
-				c.reload = append(c.reload, reloadCmd{argv: argv, mayFail: argv[0] == "ifdown"})
-			}
-			s.Actions = append(s.Actions, c)
+			s.Actions = append(s.Actions, newConfigure(f, st, files, n.live(), n.runner(in), noReload, ch))
 		}
 	}
 	if len(s.Actions) == 0 {
 		return nil, nil
 	}
 	return s, nil
+}
+
+// newConfigure is the device's action, with the stack's reload for the
+// file that configures it.
+func newConfigure(f Iface, st Stack, files []File, live Live, runner command.Runner, noReload string, ch *changes) *configure {
+	c := &configure{f: f, live: live, runner: runner, stack: st.Renderer, noReload: noReload, ch: ch}
+	file := ""
+	for _, fl := range files {
+		if fl.Dev == f.ID() || fl.Dev == "" {
+			file = fl.Path
+		}
+	}
+	for _, argv := range renderers[st.Renderer].Reload(f, st, file) {
+		// Taking down a device that is not up fails harmlessly.
+		c.reload = append(c.reload, reloadCmd{argv: argv, mayFail: argv[0] == "ifdown"})
+	}
+	return c
 }
 
 func backendText(st Stack) string {
