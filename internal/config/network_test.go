@@ -1,6 +1,8 @@
 package config
 
 import (
+	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
@@ -175,4 +177,62 @@ func TestNetworkValidation(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestNetworkMergeByID: adapters with an id merge across layers; entries
+// without one are appended.
+func TestNetworkMergeByID(t *testing.T) {
+	base := "network:\n  adapters:\n    - {id: lab, kind: private_network, ip: 10.0.1.2}\n    - {kind: private_network, ip: 10.0.2.2}\n"
+	role := "network:\n  adapters:\n    - {id: lab, kind: private_network, ip: 10.0.3.2}\n    - {kind: public_network}\n"
+	var layers []*Layer
+	for i, src := range []string{base, role} {
+		l, err := ParseLayer([]string{"base.yaml", "role.yaml"}[i], []byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		layers = append(layers, l)
+	}
+	m, err := Merge(layers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := m.Decode(testFacts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, a := range cfg.Network.Adapters {
+		got = append(got, a.Kind+" "+a.IP+" "+strconv.Itoa(a.Adapter))
+	}
+	if want := "private_network 10.0.3.2 1|private_network 10.0.2.2 2|public_network  3"; strings.Join(got, "|") != want {
+		t.Errorf("merged adapters %q, want %q", strings.Join(got, "|"), want)
+	}
+}
+
+// FuzzMaskBits: whatever the text, an accepted netmask is a prefix length
+// in range, and a dotted one is exactly that prefix's mask.
+func FuzzMaskBits(f *testing.F) {
+	for _, s := range []string{"255.255.255.0", "24", "/16", "255.0.255.0", "0.0.0.0", "64", "255.255.255.255", "1e1", "-1"} {
+		f.Add(s, true)
+		f.Add(s, false)
+	}
+	f.Fuzz(func(t *testing.T, s string, v4 bool) {
+		n, ok := maskBits(s, v4)
+		if !ok {
+			return
+		}
+		max := 128
+		if v4 {
+			max = 32
+		}
+		if n < 1 || n > max {
+			t.Fatalf("maskBits(%q, %v) = %d, out of range", s, v4, n)
+		}
+		if m, err := netip.ParseAddr(s); err == nil {
+			want := net.IP(net.CIDRMask(n, 32)).String()
+			if !v4 || m.String() != want {
+				t.Fatalf("maskBits(%q) = %d, but /%d is %s", s, n, n, want)
+			}
+		}
+	})
 }
