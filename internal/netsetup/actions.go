@@ -148,7 +148,7 @@ func (c *configure) Describe() plan.Description {
 		r += strings.Join(cmds, "; ")
 	}
 	return plan.Description{Kind: "configure", Path: c.f.Name,
-		Note: fmt.Sprintf("network.adapters[%d] → %s because %s: %s %s; %s", c.f.Entry, c.f.Name, c.f.Reason, c.f.Summary(), what, r)}
+		Note: fmt.Sprintf("network.adapters[%d] → %s because %s: %s, %s; %s", c.f.Entry, c.f.Name, c.f.Reason, c.f.Summary(), what, r)}
 }
 
 func (c *configure) Apply(ctx context.Context, env *plan.Env) error {
