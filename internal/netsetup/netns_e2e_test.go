@@ -29,6 +29,9 @@ import (
 const childEnv = "BOOTSTRAP_NETSETUP_CHILD"
 
 func TestMain(m *testing.M) {
+	if spec := os.Getenv(eniEnv); spec != "" {
+		os.Exit(eniChild(spec))
+	}
 	if spec := os.Getenv(childEnv); spec != "" {
 		cfgPath, rootDir, _ := strings.Cut(spec, " ")
 		os.Exit(child(cfgPath, rootDir))
