@@ -27,8 +27,8 @@ func (netlinkLive) List() ([]Link, error) {
 	return out, nil
 }
 
-// Configure sets the device's addresses of the configured family to
-// exactly the one configured, its default route through the gateway at
+// Configure sets the device's static addresses to exactly the one
+// configured (none for DHCP), its default route through the gateway at
 // the adapter's metric, and the link up. It reads before it writes, so a
 // rerun changes nothing. The primary is never passed here (resolve
 // refuses it); the check below makes sure.
@@ -45,41 +45,38 @@ func (l netlinkLive) Configure(f Iface) ([]string, error) {
 		return nil, fmt.Errorf("device %s: %w", f.Name, err)
 	}
 	var did []string
-	if !f.DHCP {
-		fam := netlink.FAMILY_V4
+	addrs, err := netlink.AddrList(link, netlink.FAMILY_ALL)
+	if err != nil {
+		return nil, err
+	}
+	have := false
+	for _, a := range addrs {
+		p, ok := prefixOf(a.IPNet)
+		// Link-local addresses are the kernel's; addresses with a lifetime
+		// are a DHCP client's or SLAAC's.
+		if !ok || a.Scope != unix.RT_SCOPE_UNIVERSE || a.Flags&unix.IFA_F_PERMANENT == 0 {
+			continue
+		}
+		if !f.DHCP && p == f.Addr {
+			have = true
+			continue
+		}
+		// The device is ours: an address a previous config gave it goes,
+		// whatever its family.
+		if err := netlink.AddrDel(link, &a); err != nil {
+			return did, fmt.Errorf("remove address %s: %w", p, err)
+		}
+		did = append(did, "removed address "+p.String())
+	}
+	if !f.DHCP && !have {
+		addr := &netlink.Addr{IPNet: ipNet(f.Addr)}
 		if f.Addr.Addr().Is6() {
-			fam = netlink.FAMILY_V6
+			addr.Flags = unix.IFA_F_NODAD // usable at once; the subnet is ours
 		}
-		addrs, err := netlink.AddrList(link, fam)
-		if err != nil {
-			return nil, err
+		if err := netlink.AddrAdd(link, addr); err != nil {
+			return did, fmt.Errorf("add address %s: %w", f.Addr, err)
 		}
-		have := false
-		for _, a := range addrs {
-			p, ok := prefixOf(a.IPNet)
-			if !ok || a.Scope != unix.RT_SCOPE_UNIVERSE {
-				continue // link-local addresses are the kernel's
-			}
-			if p == f.Addr {
-				have = true
-				continue
-			}
-			// The device is ours: an address a previous config gave it goes.
-			if err := netlink.AddrDel(link, &a); err != nil {
-				return did, fmt.Errorf("remove address %s: %w", p, err)
-			}
-			did = append(did, "removed address "+p.String())
-		}
-		if !have {
-			addr := &netlink.Addr{IPNet: ipNet(f.Addr)}
-			if f.Addr.Addr().Is6() {
-				addr.Flags = unix.IFA_F_NODAD // usable at once; the subnet is ours
-			}
-			if err := netlink.AddrAdd(link, addr); err != nil {
-				return did, fmt.Errorf("add address %s: %w", f.Addr, err)
-			}
-			did = append(did, "added address "+f.Addr.String())
-		}
+		did = append(did, "added address "+f.Addr.String())
 	}
 	if link.Attrs().Flags&net.FlagUp == 0 {
 		if err := netlink.LinkSetUp(link); err != nil {

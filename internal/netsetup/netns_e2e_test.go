@@ -242,13 +242,17 @@ func TestLiveInGuestNamespace(t *testing.T) {
 	}
 	t.Logf("first run (two adapters): %s; rerun changing nothing: %s", first.Round(time.Millisecond), rerun.Round(time.Millisecond))
 
-	// A changed config converges: eth1's old address goes.
-	os.WriteFile(cfg, []byte(fmt.Sprintf(netnsConfig, "10.1.0.9")), 0o644)
-	if out, code, _ := g.runBootstrap(cfg, root); code != 0 {
-		t.Fatalf("changed run: exit %d\n%s", code, out)
-	}
-	if eth1 := g.state("eth1"); !strings.Contains(eth1, " 10.1.0.9/24") || strings.Contains(eth1, "10.1.0.5") {
-		t.Errorf("eth1 after the change: %s", eth1)
+	// A changed config converges: eth1's old address goes, also when the
+	// new one is of the other family.
+	for _, next := range []struct{ ip, want, gone string }{{"10.1.0.9", " 10.1.0.9/24", "10.1.0.5"}, {"'fd00:1::9'", " fd00:1::9/24", "10.1.0.9"}} {
+		os.WriteFile(cfg, []byte(fmt.Sprintf(netnsConfig, next.ip)), 0o644)
+		if out, code, _ := g.runBootstrap(cfg, root); code != 0 {
+			t.Fatalf("changed run: exit %d\n%s", code, out)
+		}
+		eth1 := g.state("eth1")
+		if !strings.Contains(eth1, next.want) || strings.Contains(eth1, next.gone) {
+			t.Errorf("eth1 after the change to %s: %s", next.ip, eth1)
+		}
 	}
 	if after := g.state("eth0"); after != eth0Before {
 		t.Errorf("eth0 changed by the changed run:\n%s", after)
