@@ -93,6 +93,9 @@ func (l netlinkLive) Configure(f Iface) ([]string, error) {
 // config no longer has. Routes at other metrics are not ours.
 func defaultRoute(link netlink.Link, f Iface) ([]string, error) {
 	var did []string
+	if f.DHCP && f.KeepDHCPRoute {
+		return nil, nil // the route at our metric is the DHCP client's
+	}
 	for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
 		routes, err := netlink.RouteListFiltered(fam, &netlink.Route{LinkIndex: link.Attrs().Index, Table: unix.RT_TABLE_MAIN},
 			netlink.RT_FILTER_OIF|netlink.RT_FILTER_TABLE)
