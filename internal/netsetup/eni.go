@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 
 	"github.com/opsboot/bootstrap/internal/plan"
@@ -58,18 +59,12 @@ func (e ENI) check() error {
 type eniAction struct {
 	eni  ENI
 	dev  string
-	live eniLive
-}
-
-// eniLive is the part of netlink the ENI action needs; tests run the real
-// one in a namespace.
-type eniLive interface {
-	ConfigureENI(dev string, e ENI) ([]string, error)
+	live Live
 }
 
 // ENIActions resolves each secondary ENI's device by MAC among links and
 // returns its action. The primary ENI (device-number 0) is never touched.
-func ENIActions(enis []ENI, links []Link) ([]plan.Action, error) {
+func ENIActions(enis []ENI, links []Link, live Live) ([]plan.Action, error) {
 	var out []plan.Action
 	for _, e := range enis {
 		if e.DeviceNumber == 0 {
@@ -88,7 +83,7 @@ func ENIActions(enis []ENI, links []Link) ([]plan.Action, error) {
 			cands, _ := Candidates(links)
 			return nil, fmt.Errorf("ENI %s (device-number %d): no device has this MAC; %s", e.MAC, e.DeviceNumber, macList(cands))
 		}
-		out = append(out, &eniAction{eni: e, dev: dev, live: netlinkLive{}})
+		out = append(out, &eniAction{eni: e, dev: dev, live: live})
 	}
 	return out, nil
 }
@@ -192,4 +187,62 @@ func (netlinkLive) ConfigureENI(dev string, e ENI) ([]string, error) {
 		did = append(did, fmt.Sprintf("rule from %s lookup %d", ip, e.Table()))
 	}
 	return did, nil
+}
+
+// ENI facts: the datasource publishes each ENI of the instance as facts
+// keyed by its MAC without colons (fact names are [a-z0-9_]), read from
+// IMDS network/interfaces/macs/<mac>/:
+//
+//	eni_macs                            "0a1b2c3d4e5f 0a1b2c3d4e60" (all ENIs)
+//	eni_<mac>_device_number             "1"
+//	eni_<mac>_local_ipv4s               "10.1.0.10 10.1.0.11" (IMDS lists one a line)
+//	eni_<mac>_subnet_ipv4_cidr_block    "10.1.0.0/24"
+const factENIs = "eni_macs"
+
+// ENIsFromFacts reads the ENIs the datasource published; none when it
+// published nothing (not EC2, or an older datasource).
+func ENIsFromFacts(facts map[string]string) ([]ENI, error) {
+	var out []ENI
+	macs := strings.Fields(facts[factENIs])
+	if len(macs) > 128 {
+		return nil, fmt.Errorf("%s: %d ENIs; an instance has at most 128", factENIs, len(macs))
+	}
+	for _, m := range macs {
+		mac, ok := normalizeMAC(m)
+		if !ok {
+			return nil, fmt.Errorf("%s: %q is not a MAC", factENIs, m)
+		}
+		key := "eni_" + strings.ReplaceAll(mac, ":", "") + "_"
+		e := ENI{MAC: mac}
+		n, err := strconv.Atoi(facts[key+"device_number"])
+		if err != nil {
+			return nil, fmt.Errorf("%sdevice_number: %q is not a number", key, facts[key+"device_number"])
+		}
+		e.DeviceNumber = n
+		if n == 0 {
+			out = append(out, e) // the primary: never configured
+			continue
+		}
+		if e.Subnet, err = netip.ParsePrefix(facts[key+"subnet_ipv4_cidr_block"]); err != nil {
+			return nil, fmt.Errorf("%ssubnet_ipv4_cidr_block: %w", key, err)
+		}
+		for _, s := range strings.Fields(facts[key+"local_ipv4s"]) {
+			ip, err := netip.ParseAddr(s)
+			if err != nil {
+				return nil, fmt.Errorf("%slocal_ipv4s: %w", key, err)
+			}
+			e.LocalIPv4s = append(e.LocalIPv4s, ip)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// normalizeMAC reads a MAC with or without colons.
+func normalizeMAC(s string) (string, bool) {
+	s = strings.ToLower(strings.ReplaceAll(s, ":", ""))
+	if len(s) != 12 || strings.Trim(s, "0123456789abcdef") != "" {
+		return "", false
+	}
+	return s[0:2] + ":" + s[2:4] + ":" + s[4:6] + ":" + s[6:8] + ":" + s[8:10] + ":" + s[10:12], true
 }

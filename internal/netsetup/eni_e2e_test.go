@@ -7,41 +7,66 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/opsboot/bootstrap/internal/capability"
+	"github.com/opsboot/bootstrap/internal/config"
 	"github.com/opsboot/bootstrap/internal/plan"
+	"github.com/opsboot/bootstrap/internal/rootfs"
+	"github.com/opsboot/bootstrap/internal/secret"
 )
 
-// eniEnv makes the test binary configure the ENIs given as JSON in it.
+// eniEnv makes the test binary plan and apply the capability with the
+// facts given as JSON in it, as the ec2 datasource publishes them.
 const eniEnv = "BOOTSTRAP_NETSETUP_ENI"
 
 func eniChild(spec string) int {
-	var enis []ENI
-	if err := json.Unmarshal([]byte(spec), &enis); err != nil {
-		fmt.Println("ERROR", err)
-		return 2
-	}
-	links, err := netlinkLive{}.List()
-	if err != nil {
+	fail := func(err error) int {
 		fmt.Println("ERROR", err)
 		return 1
 	}
-	actions, err := ENIActions(enis, links)
-	if err != nil {
-		fmt.Println("ERROR", err)
-		return 2
+	var facts map[string]string
+	if err := json.Unmarshal([]byte(spec), &facts); err != nil {
+		return fail(err)
 	}
-	env := &plan.Env{Log: slog.New(slog.NewTextHandler(os.Stdout, nil))}
-	for _, a := range actions {
-		fmt.Println(a.Describe().String())
-		if err := a.Apply(context.Background(), env); err != nil {
-			fmt.Println("ERROR", err)
-			return 1
+	l, err := config.ParseLayer("none", []byte("{}\n"))
+	if err != nil {
+		return fail(err)
+	}
+	m, err := config.Merge([]*config.Layer{l})
+	if err != nil {
+		return fail(err)
+	}
+	cfg, err := m.Decode(facts)
+	if err != nil {
+		return fail(err)
+	}
+	dir, err := os.MkdirTemp("", "eni-root")
+	if err != nil {
+		return fail(err)
+	}
+	defer os.RemoveAll(dir)
+	root, err := rootfs.Open(dir)
+	if err != nil {
+		return fail(err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stdout, nil))
+	in := &capability.Input{Config: cfg, Facts: facts, Datasource: "ec2", Redactor: &secret.Redactor{}, Log: log, Root: root, Scratch: dir}
+	steps, err := Network{}.Steps(context.Background(), in)
+	if err != nil {
+		return fail(err)
+	}
+	(&plan.Plan{Instance: "i-e2e", Datasource: "ec2", Steps: steps}).Write(os.Stdout)
+	env := &plan.Env{Root: root, Log: log, Redactor: in.Redactor, Scratch: dir}
+	for _, s := range steps {
+		for _, a := range s.Actions {
+			if err := a.Apply(context.Background(), env); err != nil {
+				return fail(err)
+			}
 		}
 	}
 	return 0
@@ -93,9 +118,12 @@ func TestSecondaryENIRouting(t *testing.T) {
 	if dev := g.replyDevice("10.1.0.10"); dev != "eth0" {
 		t.Fatalf("before: replies leave by %s; the control must show the primary's route", dev)
 	}
-	enis, _ := json.Marshal([]ENI{
-		{MAC: "02:00:00:00:00:10", DeviceNumber: 0},
-		{MAC: "02:00:00:00:00:11", DeviceNumber: 1, LocalIPv4s: mustAddrs("10.1.0.10", "10.1.0.11"), Subnet: mustPrefix("10.1.0.0/24")},
+	enis, _ := json.Marshal(map[string]string{
+		"eni_macs":                                "020000000010 020000000011",
+		"eni_020000000010_device_number":          "0",
+		"eni_020000000011_device_number":          "1",
+		"eni_020000000011_local_ipv4s":            "10.1.0.10\n10.1.0.11",
+		"eni_020000000011_subnet_ipv4_cidr_block": "10.1.0.0/24",
 	})
 	eth0 := g.state("eth0")
 	runENI := func() string {
@@ -112,7 +140,7 @@ func TestSecondaryENIRouting(t *testing.T) {
 	start := time.Now()
 	out := runENI()
 	took := time.Since(start)
-	if !strings.Contains(out, "configure eth1 (ENI 02:00:00:00:00:11 device-number 1: 10.1.0.10, 10.1.0.11 in 10.1.0.0/24; table 10001 (default via 10.1.0.1)") {
+	if !strings.Contains(out, "step network:eni (always)\n  configure eth1 (ENI 02:00:00:00:00:11 device-number 1: 10.1.0.10, 10.1.0.11 in 10.1.0.0/24; table 10001 (default via 10.1.0.1)") {
 		t.Errorf("plan line:\n%s", out)
 	}
 	rules := g.ip("-n", g.ns, "-4", "rule", "show")
@@ -135,13 +163,3 @@ func TestSecondaryENIRouting(t *testing.T) {
 	}
 	t.Logf("ENI configured in %s", took.Round(time.Millisecond))
 }
-
-func mustAddrs(s ...string) []netip.Addr {
-	out := make([]netip.Addr, len(s))
-	for i, a := range s {
-		out[i] = netip.MustParseAddr(a)
-	}
-	return out
-}
-
-func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }

@@ -25,6 +25,8 @@ import (
 const (
 	StepNetwork  = "network"
 	StepHostname = "hostname"
+	// StepENIs configures EC2 secondary ENIs from the datasource's facts.
+	StepENIs = "network:eni"
 )
 
 // Limits.
@@ -41,6 +43,9 @@ type Live interface {
 	// Configure brings f's device to f's addressing, changing only what
 	// differs, and says what it changed. It refuses the primary.
 	Configure(f Iface) ([]string, error)
+	// ConfigureENI brings dev to the secondary ENI's addresses, table and
+	// rules, changing only what differs.
+	ConfigureENI(dev string, e ENI) ([]string, error)
 }
 
 // Network is the network: capability. The zero value uses netlink in the
@@ -63,6 +68,13 @@ func (n Network) Steps(ctx context.Context, in *capability.Input) ([]*plan.Step,
 	if s != nil {
 		steps = append(steps, s)
 	}
+	e, err := n.eniStep(in)
+	if err != nil {
+		return nil, err
+	}
+	if e != nil {
+		steps = append(steps, e)
+	}
 	h, err := hostnameStep(in, cfg.Network.Hostname, n.runner(in))
 	if err != nil {
 		return nil, err
@@ -71,6 +83,27 @@ func (n Network) Steps(ctx context.Context, in *capability.Input) ([]*plan.Step,
 		steps = append(steps, h)
 	}
 	return steps, nil
+}
+
+// eniStep configures the instance's secondary ENIs (every run: ENIs are
+// attached while an instance runs). An image build has none of its own.
+func (n Network) eniStep(in *capability.Input) (*plan.Step, error) {
+	if in.Image {
+		return nil, nil
+	}
+	enis, err := ENIsFromFacts(in.Facts)
+	if err != nil || len(enis) == 0 {
+		return nil, err
+	}
+	links, err := n.live().List()
+	if err != nil {
+		return nil, fmt.Errorf("network: list devices: %w", err)
+	}
+	actions, err := ENIActions(enis, links, n.live())
+	if err != nil || len(actions) == 0 {
+		return nil, err
+	}
+	return &plan.Step{Name: StepENIs, Frequency: plan.Always, Actions: actions}, nil
 }
 
 func (n Network) runner(in *capability.Input) command.Runner {

@@ -22,6 +22,11 @@ import (
 type fakeLive struct{ configured []string }
 
 func (f *fakeLive) List() ([]Link, error) { return guestLinks, nil }
+func (f *fakeLive) ConfigureENI(dev string, e ENI) ([]string, error) {
+	f.configured = append(f.configured, dev+" ENI "+e.MAC)
+	return nil, nil
+}
+
 func (f *fakeLive) Configure(i Iface) ([]string, error) {
 	f.configured = append(f.configured, i.Name+" "+i.Summary())
 	return nil, nil
