@@ -79,9 +79,12 @@ func ENIActions(enis []ENI, links []Link, live Live) ([]plan.Action, error) {
 				dev = l.Name
 			}
 		}
-		if dev == "" {
-			cands, _ := Candidates(links)
+		cands, _ := Candidates(links)
+		switch {
+		case dev == "":
 			return nil, fmt.Errorf("ENI %s (device-number %d): no device has this MAC; %s", e.MAC, e.DeviceNumber, macList(cands))
+		case len(cands) > 0 && cands[0].Name == dev:
+			return nil, fmt.Errorf("ENI %s (device-number %d) is %s, the primary device, which is never configured", e.MAC, e.DeviceNumber, dev)
 		}
 		out = append(out, &eniAction{eni: e, dev: dev, live: live})
 	}

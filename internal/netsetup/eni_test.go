@@ -24,6 +24,8 @@ func TestENIActions(t *testing.T) {
 			"ENI 02:00:00:00:00:99 (device-number 2): no device has this MAC; devices seen: eth0=52:54:00:00:00:00, eth1=52:54:00:00:00:01, eth2=52:54:00:00:00:02"},
 		{"an address outside the subnet", []ENI{{MAC: "52:54:00:00:00:01", DeviceNumber: 1, LocalIPv4s: []netip.Addr{netip.MustParseAddr("10.9.0.1")}, Subnet: sub}},
 			"ENI 52:54:00:00:00:01: local address 10.9.0.1 is outside its subnet 10.1.0.0/24"},
+		{"a secondary on the primary device is refused", []ENI{{MAC: "52:54:00:00:00:00", DeviceNumber: 1, LocalIPv4s: ip, Subnet: sub}},
+			"ENI 52:54:00:00:00:00 (device-number 1) is eth0, the primary device, which is never configured"},
 		{"no subnet", []ENI{{MAC: "52:54:00:00:00:01", DeviceNumber: 1, LocalIPv4s: ip}}, "ENI 52:54:00:00:00:01: no IPv4 subnet"},
 	}
 	for _, tt := range tests {
