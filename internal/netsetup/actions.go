@@ -126,7 +126,6 @@ type configure struct {
 	f        Iface
 	live     Live
 	runner   command.Runner
-	stack    string
 	reload   []reloadCmd
 	noReload string // why the stack is not reloaded, for the plan
 	ch       *changes

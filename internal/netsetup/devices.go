@@ -179,7 +179,7 @@ func imageIfaces(cfg *config.Config) ([]Iface, error) {
 }
 
 func base(i int, a config.Adapter) Iface {
-	f := Iface{Entry: i, Index: a.Adapter, MAC: a.MAC, DHCP: a.Type == config.AddrDHCP,
+	f := Iface{Entry: i, MAC: a.MAC, DHCP: a.Type == config.AddrDHCP,
 		Gate: a.GatewayAddr(), KeepDHCPRoute: a.UseDHCPDefaultRoute}
 	if p, ok := a.Address(); ok {
 		f.Addr = p

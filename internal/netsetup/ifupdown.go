@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io/fs"
 	"strings"
+
+	"github.com/opsboot/bootstrap/internal/badinput"
 )
 
 // ifupdown writes one marked block in /etc/network/interfaces, replaced
@@ -38,7 +40,7 @@ func (ifupdown) Render(ifs []Iface, _ Stack, read func(string) ([]byte, error)) 
 				block.add("")
 			}
 			if f.Name == "" {
-				return nil, fmt.Errorf("ifupdown matches devices by name only, and adapter %s has none (an image build): use netplan, networkd, networkmanager or ifcfg, which match the MAC", f.ID())
+				return nil, badinput.Wrap(fmt.Errorf("ifupdown matches devices by name only, and adapter %s has none (an image build): use netplan, networkd, networkmanager or ifcfg, which match the MAC", f.ID()))
 			}
 			block = append(block, ifupdownStanza(f)...)
 		}
@@ -46,7 +48,7 @@ func (ifupdown) Render(ifs []Iface, _ Stack, read func(string) ([]byte, error)) 
 	}
 	next, err := spliceBlock(string(cur), block)
 	if err != nil {
-		return nil, err
+		return nil, badinput.Wrap(err) // the operator's file: fix by hand
 	}
 	return []File{{Path: interfacesPath, Mode: 0o644, Content: []byte(next)}}, nil
 }

@@ -36,7 +36,6 @@ const routeMetricBase = 2000
 // applier configures.
 type Iface struct {
 	Entry int    // index in network.adapters, for messages
-	Index int    // Vagrant's adapter index; 0 when found by MAC
 	Name  string // the device, "" in an image build
 	MAC   string // match on it when set (an adapter given by MAC)
 	DHCP  bool

@@ -169,7 +169,7 @@ func (n Network) networkStep(in *capability.Input, cfg *config.Config) (*plan.St
 	ch := &changes{}
 	files, removals, err := renderAll(in.Root, ifs, st)
 	if err != nil {
-		return nil, badinput.Wrap(fmt.Errorf("network: %w", err))
+		return nil, fmt.Errorf("network: %w", err)
 	}
 	for _, f := range files {
 		s.Actions = append(s.Actions, newWrite(f, ch))
@@ -196,7 +196,7 @@ func (n Network) networkStep(in *capability.Input, cfg *config.Config) (*plan.St
 // newConfigure is the device's action, with the stack's reload for the
 // file that configures it.
 func newConfigure(f Iface, st Stack, files []File, live Live, runner command.Runner, noReload string, ch *changes) *configure {
-	c := &configure{f: f, live: live, runner: runner, stack: st.Renderer, noReload: noReload, ch: ch}
+	c := &configure{f: f, live: live, runner: runner, noReload: noReload, ch: ch}
 	file := ""
 	for _, fl := range files {
 		if fl.Dev == f.ID() || fl.Dev == "" {

@@ -225,3 +225,15 @@ func equalMaps(a, b map[string]string) bool {
 	}
 	return true
 }
+
+// TestBrokenBlockIsBadInput: our block opened but never closed in the
+// operator's interfaces file is for a person to fix, not guessed at.
+func TestBrokenBlockIsBadInput(t *testing.T) {
+	dir := debianRoot(t)
+	writeAll(t, dir, []File{{Path: interfacesPath, Mode: 0o644, Content: []byte(debianInterfaces + blockBegin + "\nauto eth1\n")}})
+	in, _ := runInput(t, dir, "network:\n  adapters:\n    - {kind: private_network, ip: 10.0.0.2}\n", false)
+	_, err := Network{Live: &fakeLive{}, Runner: noRun{t}}.Steps(context.Background(), in)
+	if !badinput.Is(err) || !strings.Contains(err.Error(), "/etc/network/interfaces: line 9 opens our block") {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -14,7 +14,7 @@ import (
 )
 
 func static(entry int, dev, addr string) Iface {
-	return Iface{Entry: entry, Index: entry + 1, Name: dev, Addr: netip.MustParsePrefix(addr)}
+	return Iface{Entry: entry, Name: dev, Addr: netip.MustParsePrefix(addr)}
 }
 
 // renderCases are the adapters of every golden case.
@@ -26,17 +26,17 @@ var renderCases = []struct {
 	// prefix (config converts); both cases pin that the output is one.
 	{"static4-dotted", []Iface{static(0, "eth1", "192.168.56.10/24")}},
 	{"static4-prefix", []Iface{static(0, "eth1", "10.1.0.5/16")}},
-	{"dhcp", []Iface{{Entry: 0, Index: 1, Name: "eth1", DHCP: true}}},
+	{"dhcp", []Iface{{Entry: 0, Name: "eth1", DHCP: true}}},
 	{"static6", []Iface{static(0, "eth1", "fde4:8dba:82e1::c4/64")}},
 	{"public-static-gateway", []Iface{func() Iface {
 		f := static(0, "enp0s8", "192.168.1.20/24")
 		f.Gate = netip.MustParseAddr("192.168.1.254")
 		return f
 	}()}},
-	{"public-dhcp-default-route", []Iface{{Entry: 0, Index: 1, Name: "enp0s8", DHCP: true, KeepDHCPRoute: true}}},
+	{"public-dhcp-default-route", []Iface{{Entry: 0, Name: "enp0s8", DHCP: true, KeepDHCPRoute: true}}},
 	{"several", []Iface{
 		static(0, "eth1", "192.168.56.10/24"),
-		{Entry: 1, Index: 2, Name: "eth2", DHCP: true},
+		{Entry: 1, Name: "eth2", DHCP: true},
 		func() Iface {
 			f := static(2, "eth3", "fd00:1::5/64")
 			f.Gate = netip.MustParseAddr("fd00:1::1")
@@ -108,7 +108,7 @@ func writeAll(t *testing.T, dir string, files []File) {
 // a file of the operator's in the same directory, even one named like
 // ours, is never listed.
 func TestRemovedOnRerun(t *testing.T) {
-	two := []Iface{static(0, "eth1", "192.168.56.10/24"), {Entry: 1, Index: 2, Name: "eth2", DHCP: true}}
+	two := []Iface{static(0, "eth1", "192.168.56.10/24"), {Entry: 1, Name: "eth2", DHCP: true}}
 	for _, name := range rendererNames {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
