@@ -105,8 +105,14 @@ func localRun(t *testing.T, env []string, args ...string) result {
 
 func (b *bed) runRaw(t *testing.T, args ...string) result {
 	t.Helper()
-	full := append([]string{}, args...)
-	cmd := exec.Command(bin, full...)
+	return b.runProgram(t, append([]string{bin}, args...)...)
+}
+
+// runProgram runs argv (the binary itself, or a wrapper such as
+// `ip netns exec NS bootstrap …`), capturing its output for the secret scan.
+func (b *bed) runProgram(t *testing.T, argv ...string) result {
+	t.Helper()
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(cleanEnv(), b.env...)
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

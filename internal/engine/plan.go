@@ -9,6 +9,7 @@ import (
 	"github.com/opsboot/bootstrap/internal/capability"
 	"github.com/opsboot/bootstrap/internal/command"
 	"github.com/opsboot/bootstrap/internal/files"
+	"github.com/opsboot/bootstrap/internal/netsetup"
 	"github.com/opsboot/bootstrap/internal/pkgmgr"
 	"github.com/opsboot/bootstrap/internal/plan"
 	"github.com/opsboot/bootstrap/internal/rootfs"
@@ -59,6 +60,7 @@ type PlanInput struct {
 var capabilities = []capability.Capability{
 	command.Early{},
 	files.Files{},
+	netsetup.Network{},
 	pkgmgr.Capability{},
 	files.Deferred{},
 	systemd.Services{},
