@@ -36,7 +36,9 @@ func TestNetworkThroughTheBinary(t *testing.T) {
 	ip("-n", guest, "link", "set", "eth0", "up")
 	ip("-n", guest, "addr", "add", "10.0.0.2/24", "dev", "eth0")
 	ip("-n", guest, "route", "add", "default", "via", "10.0.0.1", "dev", "eth0")
-	primary := func() string { return ip("-n", guest, "addr", "show", "eth0") + ip("-n", guest, "route", "show", "dev", "eth0") }
+	primary := func() string {
+		return ip("-n", guest, "addr", "show", "eth0") + ip("-n", guest, "route", "show", "dev", "eth0")
+	}
 	eth0Before := primary()
 
 	root := t.TempDir()
