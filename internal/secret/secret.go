@@ -11,8 +11,12 @@ package secret
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"io"
 	"log/slog"
+	"net/url"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -21,48 +25,126 @@ import (
 // Mask replaces every secret value in output.
 const Mask = "[REDACTED]"
 
-// minLen is the shortest value worth redacting: shorter ones ("1", "on")
-// would mangle ordinary output and are no secret anyway.
-const minLen = 4
+// shortLen: values shorter than this are masked only where they stand alone
+// (see Add). Lines of a document shorter than this are not registered.
+const shortLen = 8
 
 // Redactor is safe for concurrent use. The zero value is ready.
 type Redactor struct {
 	mu     sync.RWMutex
-	values []string // longest first, so a secret containing another is masked whole
+	values []value // longest first, so a secret containing another is masked whole
+	seen   map[string]bool
+	// longestLine is the length of the longest value without a newline: the
+	// most a secret can straddle a line writer's flush by.
+	longestLine int
 }
 
-// Add registers secret values. Multi-line values (PEM keys, scripts) also
-// register each of their longer lines, because output is often streamed line by
-// line and a lone line of a key is as secret as the whole.
+type value struct {
+	s string
+	// alone: a short value is masked only where it is not part of a longer
+	// word, so "abc" masks "pw=abc" but leaves "abcdef" alone.
+	alone bool
+}
+
+// Add registers values marked secret: credentials, keys, the content of
+// secret files. Each is masked whole and trimmed of surrounding white space
+// (a password file ends in a newline that output does not repeat), at any
+// length; values shorter than 8 bytes only where they stand alone, not inside
+// a longer run of letters and digits. Each line of a multi-line value (a PEM
+// key) of 8 bytes or more is masked too, because output is often streamed line
+// by line and a lone line of a key is as secret as the whole. So are the forms
+// a value takes when something encodes it: JSON string escapes, URL escapes,
+// base64.
 func (r *Redactor) Add(values ...string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, v := range values {
+		trimmed := strings.TrimSpace(v)
+		if trimmed == "" {
+			continue
+		}
 		r.add(v)
-		if strings.Contains(v, "\n") {
-			for _, line := range strings.Split(v, "\n") {
-				if line = strings.TrimSpace(line); len(line) >= 8 {
-					r.add(line)
-				}
-			}
+		r.add(trimmed)
+		r.addLines(v)
+		for _, enc := range encodings(trimmed) {
+			r.add(enc)
 		}
 	}
-	sort.Slice(r.values, func(i, j int) bool { return len(r.values[i]) > len(r.values[j]) })
+	r.sort()
+}
+
+// AddDocument registers documents that hold secrets among ordinary text
+// (user-data, a configuration layer): each whole, and each of its lines of 8
+// bytes or more. Shorter lines ("fi", "done") are no secrets by themselves; a
+// short secret inside a document is protected only as part of its line.
+func (r *Redactor) AddDocument(docs ...string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, d := range docs {
+		if strings.TrimSpace(d) == "" {
+			continue
+		}
+		r.add(d)
+		r.addLines(d)
+	}
+	r.sort()
+}
+
+func (r *Redactor) addLines(v string) {
+	if !strings.Contains(v, "\n") {
+		return
+	}
+	for _, line := range strings.Split(v, "\n") {
+		if line = strings.TrimSpace(line); len(line) >= shortLen {
+			r.add(line)
+		}
+	}
 }
 
 func (r *Redactor) add(v string) {
-	if len(v) < minLen {
+	if strings.TrimSpace(v) == "" || r.seen[v] {
 		return
 	}
-	for _, have := range r.values {
-		if have == v {
-			return
-		}
+	if r.seen == nil {
+		r.seen = map[string]bool{}
 	}
-	r.values = append(r.values, v)
+	r.seen[v] = true
+	r.values = append(r.values, value{s: v, alone: len(v) < shortLen})
+	if !strings.Contains(v, "\n") {
+		r.longestLine = max(r.longestLine, len(v))
+	}
 }
 
-// Redact returns s with every registered value replaced by Mask.
+func (r *Redactor) sort() {
+	sort.SliceStable(r.values, func(i, j int) bool { return len(r.values[i].s) > len(r.values[j].s) })
+}
+
+// encodings are the forms of v that differ from it when it is written into
+// JSON (with and without HTML escaping), a URL query or path, or base64 (of v
+// and of v with the newline `echo` adds).
+func encodings(v string) []string {
+	var out []string
+	for _, html := range []bool{true, false} {
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(html)
+		if enc.Encode(v) == nil {
+			out = append(out, strings.TrimSuffix(strings.TrimSuffix(strings.TrimPrefix(b.String(), `"`), "\n"), `"`))
+		}
+	}
+	out = append(out, url.QueryEscape(v), url.PathEscape(v),
+		base64.StdEncoding.EncodeToString([]byte(v)), base64.StdEncoding.EncodeToString([]byte(v+"\n")))
+	kept := out[:0]
+	for _, e := range out {
+		if e != v {
+			kept = append(kept, e)
+		}
+	}
+	return kept
+}
+
+// Redact returns s with every registered value, and every credential in the
+// shapes tools print them (see credentialShapes), replaced by Mask.
 func (r *Redactor) Redact(s string) string {
 	if r == nil {
 		return s
@@ -70,9 +152,65 @@ func (r *Redactor) Redact(s string) string {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	for _, v := range r.values {
-		if strings.Contains(s, v) {
-			s = strings.ReplaceAll(s, v, Mask)
+		if !strings.Contains(s, v.s) {
+			continue
 		}
+		if v.alone {
+			s = replaceAlone(s, v.s)
+		} else {
+			s = strings.ReplaceAll(s, v.s, Mask)
+		}
+	}
+	return maskCredentialShapes(s)
+}
+
+// replaceAlone masks the occurrences of v that do not continue a run of
+// letters and digits on either side.
+func replaceAlone(s, v string) string {
+	var b strings.Builder
+	last := 0
+	for i := 0; i <= len(s)-len(v); {
+		j := strings.Index(s[i:], v)
+		if j < 0 {
+			break
+		}
+		start, end := i+j, i+j+len(v)
+		glued := (start > 0 && isWord(s[start-1]) && isWord(v[0])) ||
+			(end < len(s) && isWord(s[end]) && isWord(v[len(v)-1]))
+		if glued {
+			i = start + 1
+			continue
+		}
+		b.WriteString(s[last:start])
+		b.WriteString(Mask)
+		last, i = end, end
+	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// isWord: ASCII letters and digits, and every byte of a multi-byte rune (a
+// letter of another script).
+func isWord(c byte) bool {
+	return c >= 0x80 || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
+
+// credentialShapes find AWS credentials the run never learned: IMDS may hand
+// a script a rotated set while it runs. They match the JSON that IMDS, STS
+// and `aws configure export-credentials` print, the variables and ini keys
+// the SDKs read, and access key ids.
+var credentialShapes = []*regexp.Regexp{
+	regexp.MustCompile(`("(?:AccessKeyId|SecretAccessKey|SessionToken|Token)"\s*:\s*")([^"\\]+)`),
+	regexp.MustCompile(`(?i)(aws_(?:access_key_id|secret_access_key|session_token|security_token)["']?\s*[=:]\s*["']?)([A-Za-z0-9/+=]+)`),
+	regexp.MustCompile(`()\b(?:AKIA|ASIA)[A-Z0-9]{16}\b`),
+}
+
+func maskCredentialShapes(s string) string {
+	for _, re := range credentialShapes {
+		s = re.ReplaceAllString(s, "${1}"+Mask)
 	}
 	return s
 }
@@ -108,7 +246,8 @@ type lineWriter struct {
 	buf  bytes.Buffer
 }
 
-// maxLine bounds the buffer for output that never prints a newline.
+// maxLine bounds the buffer for output that never prints a newline: such a
+// line is emitted in pieces of about this size.
 const maxLine = 64 << 10
 
 func (w *lineWriter) Write(p []byte) (int, error) {
@@ -119,14 +258,56 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 		i := bytes.IndexByte(w.buf.Bytes(), '\n')
 		if i < 0 {
 			if w.buf.Len() > maxLine {
-				w.emit(w.r.Redact(w.buf.String()))
-				w.buf.Reset()
+				if cut := w.r.safeCut(w.buf.String()); cut > 0 {
+					w.emit(w.r.Redact(string(w.buf.Next(cut))))
+				}
 			}
 			return len(p), nil
 		}
 		line := string(w.buf.Next(i + 1))
 		w.emit(w.r.Redact(strings.TrimRight(line, "\r\n")))
 	}
+}
+
+// safeCut is where a long line s may be cut into an emitted piece and a kept
+// tail: the tail is at least as long as any secret's possible beginning, and
+// the cut is not inside an occurrence of a secret. Only when every possible
+// cut is inside an occurrence (secrets that overlap themselves, repeated) is
+// the cut made anyway, at the nearest place.
+func (r *Redactor) safeCut(s string) int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	longest := r.longestLine
+	hi := len(s) - max(longest-1, 0) // the tail holds any unfinished secret
+	if hi <= 0 {
+		return 0 // a secret is longer than the buffer: keep buffering
+	}
+	lo := max(hi-longest, 1)
+	// unsafe[p-lo] is set when some occurrence starts before p and ends after it.
+	unsafe := make([]bool, hi-lo+1)
+	from := max(lo-longest, 0)
+	for _, v := range r.values {
+		if strings.Contains(v.s, "\n") {
+			continue
+		}
+		for i := from; ; {
+			j := strings.Index(s[i:min(len(s), hi+len(v.s))], v.s)
+			if j < 0 {
+				break
+			}
+			start, end := i+j, i+j+len(v.s)
+			for p := max(start+1, lo); p < end && p <= hi; p++ {
+				unsafe[p-lo] = true
+			}
+			i = start + 1
+		}
+	}
+	for p := hi; p >= lo; p-- {
+		if !unsafe[p-lo] {
+			return p
+		}
+	}
+	return hi
 }
 
 func (w *lineWriter) Close() error {
