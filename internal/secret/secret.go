@@ -29,7 +29,8 @@ const Mask = "[REDACTED]"
 // (see Add). Lines of a document shorter than this are not registered.
 const shortLen = 8
 
-// Redactor is safe for concurrent use. The zero value is ready.
+// Redactor is safe for concurrent use. The zero value is ready; a nil
+// *Redactor learns nothing and redacts nothing.
 type Redactor struct {
 	mu     sync.RWMutex
 	values []value // longest first, so a secret containing another is masked whole
@@ -56,6 +57,9 @@ type value struct {
 // a value takes when something encodes it: JSON string escapes, URL escapes,
 // base64.
 func (r *Redactor) Add(values ...string) {
+	if r == nil {
+		return
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, v := range values {
@@ -78,6 +82,9 @@ func (r *Redactor) Add(values ...string) {
 // bytes or more. Shorter lines ("fi", "done") are no secrets by themselves; a
 // short secret inside a document is protected only as part of its line.
 func (r *Redactor) AddDocument(docs ...string) {
+	if r == nil {
+		return
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, d := range docs {

@@ -56,6 +56,9 @@ const minSourceSecret = 16
 // password) so that a message that quotes the raw source anyway — an SDK's
 // or a server's — is masked too.
 func (r *Redactor) AddSource(srcs ...string) {
+	if r == nil {
+		return
+	}
 	var values []string
 	for _, src := range srcs {
 		if strings.HasPrefix(src, "s3://") || !strings.Contains(src, "://") {
