@@ -173,6 +173,33 @@ func TestDocumentLines(t *testing.T) {
 	}
 }
 
+// A script prints a secret it assigned alone (echo "$DB_PASSWORD"), or
+// set -x prints the assignment without its quotes.
+func TestDocumentSecretAssignments(t *testing.T) {
+	var r Redactor
+	r.AddDocument(`#!/bin/sh
+DB_PASSWORD='s3cr3t-pw'
+export API_TOKEN="tok-12345"
+psk: vpnkey1
+"client_secret": "abcd",
+path: /etc/app/instance.conf
+name=web
+`)
+	for in, want := range map[string]string{
+		"s3cr3t-pw":                    Mask,
+		"+ DB_PASSWORD=s3cr3t-pw":      "+ DB_PASSWORD=" + Mask,
+		"+ export API_TOKEN=tok-12345": "+ export API_TOKEN=" + Mask,
+		"psk is vpnkey1":               "psk is " + Mask,
+		"abcd":                         Mask,
+		"wrote /etc/app/instance.conf": "wrote /etc/app/instance.conf",
+		"web is not said to be secret": "web is not said to be secret",
+	} {
+		if got := r.Redact(in); got != want {
+			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 // A secret longer than the line writer's buffer, streamed in small writes
 // without a newline, is held until it can be masked whole.
 func TestLineWriterMasksSecretLongerThanBuffer(t *testing.T) {

@@ -78,9 +78,12 @@ func (r *Redactor) Add(values ...string) {
 }
 
 // AddDocument registers documents that hold secrets among ordinary text
-// (user-data, a configuration layer): each whole, and each of its lines of 8
-// bytes or more. Shorter lines ("fi", "done") are no secrets by themselves; a
-// short secret inside a document is protected only as part of its line.
+// (user-data, a configuration layer): each whole, each of its lines of 8 bytes
+// or more, and each value of 4 bytes or more assigned to a name that says it
+// is secret (DB_PASSWORD=…, export API_TOKEN="…", psk: …; see
+// secretAssignment), because a script prints such a value alone (echo
+// "$DB_PASSWORD"). Shorter lines ("fi", "done") are no secrets by themselves;
+// any other short secret in a document is protected only as part of its line.
 func (r *Redactor) AddDocument(docs ...string) {
 	if r == nil {
 		return
@@ -93,8 +96,27 @@ func (r *Redactor) AddDocument(docs ...string) {
 		}
 		r.add(d)
 		r.addLines(d)
+		for _, line := range strings.Split(d, "\n") {
+			if m := secretAssignment.FindStringSubmatch(line); m != nil {
+				if v := unquote(m[1]); len(v) >= 4 {
+					r.add(v)
+				}
+			}
+		}
 	}
 	r.sort()
+}
+
+// secretAssignment is a line that assigns a value to a name that says it is
+// secret, as shell (NAME=value, export NAME=value), YAML (name: value) or
+// JSON ("name": "value") write it.
+var secretAssignment = regexp.MustCompile(`(?i)^\s*(?:export\s+|-\s+)?["']?[a-z0-9_.-]*(?:pass|secret|token|key|cred|psk|auth)[a-z0-9_.-]*["']?\s*(?:=|:)\s*(.*?)\s*,?\s*$`)
+
+func unquote(v string) string {
+	if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
+		return v[1 : len(v)-1]
+	}
+	return v
 }
 
 func (r *Redactor) addLines(v string) {
