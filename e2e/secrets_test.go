@@ -92,6 +92,25 @@ func TestRoleCredentialsPrintedByAScriptAreMasked(t *testing.T) {
 	}
 }
 
+// A script alone, with no s3:// source that needed the role's credentials:
+// the run learns them before the script can print them.
+func TestRoleCredentialsAreLearntBeforeScripts(t *testing.T) {
+	b := newBed(t, testbed.IMDSConfig{})
+	b.imds.SetUserData([]byte(curlCredentials))
+	r := b.run(t, "run")
+	if r.code != 0 {
+		t.Fatalf("run: %s", r)
+	}
+	if !strings.Contains(r.stderr, "secret key: [REDACTED]") {
+		t.Errorf("the script's output is not logged, or not masked:\n%s", r.stderr)
+	}
+	for _, s := range []string{creds.AccessKeyID, creds.SecretAccessKey, creds.Token} {
+		if leaks(r.stdout+r.stderr, s) {
+			t.Errorf("the log shows role credentials:\n%s", r.stderr)
+		}
+	}
+}
+
 type mimePart struct{ ctype, encoding, body string }
 
 func mimeDoc(parts ...mimePart) []byte {

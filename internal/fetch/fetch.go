@@ -616,6 +616,34 @@ func (f *Fetcher) remember(c aws.Credentials) {
 	}
 }
 
+// LearnRoleCredentials obtains the instance role's credentials once, without
+// waiting for a role to appear, so that the redactor knows them before a
+// program the run starts (a user-data script) can read them from IMDS and
+// print them. It does nothing when the fetcher already obtained credentials or
+// has no IMDS client; an instance without a role is not an error.
+func (f *Fetcher) LearnRoleCredentials(ctx context.Context) {
+	if f.o.IMDS == nil {
+		return
+	}
+	f.secretMu.Lock()
+	known := len(f.secrets) > 0
+	f.secretMu.Unlock()
+	if known {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, learnTimeout)
+	defer cancel()
+	c, err := ec2rolecreds.New(func(o *ec2rolecreds.Options) { o.Client = f.o.IMDS }).Retrieve(ctx)
+	if err != nil {
+		f.log.Debug("no role credentials to mask", "reason", f.scrub(err.Error()))
+		return
+	}
+	f.remember(c)
+}
+
+// learnTimeout bounds LearnRoleCredentials: IMDS has answered by then.
+const learnTimeout = 5 * time.Second
+
 // rememberingProvider registers every set of credentials the S3 client's
 // signer retrieves, refreshed ones included, before it is used.
 type rememberingProvider struct {

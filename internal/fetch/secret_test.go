@@ -104,3 +104,34 @@ func TestSHA256MismatchOfSecretShowsNoDigest(t *testing.T) {
 		}
 	}
 }
+
+// Before a script runs, the run learns the role's credentials even when no
+// s3:// source needed them; an instance without a role costs one request
+// and no wait.
+func TestLearnRoleCredentials(t *testing.T) {
+	isolateAWSEnv(t)
+	in := newInstance(t, testbed.IMDSConfig{Role: "web"}, 2*time.Second)
+	var r secret.Redactor
+	f := newTest(Options{Region: "eu-west-1", IMDS: in.ds.CredentialsClient(), Role: in.ds.Role, Redactor: &r}, nil)
+	f.LearnRoleCredentials(context.Background())
+	c := in.imds.Config().Credentials
+	for _, v := range []string{c.AccessKeyID, c.SecretAccessKey, c.Token} {
+		if got := r.Redact(v); got != secret.Mask {
+			t.Errorf("credential not registered: %q", got)
+		}
+	}
+	n := in.ds.Requests()
+	f.LearnRoleCredentials(context.Background())
+	if in.ds.Requests() != n {
+		t.Errorf("credentials fetched again: %d requests", in.ds.Requests()-n)
+	}
+
+	none := newInstance(t, testbed.IMDSConfig{}, 2*time.Second)
+	var r2 secret.Redactor
+	f = newTest(Options{Region: "eu-west-1", IMDS: none.ds.CredentialsClient(), Role: none.ds.Role, Redactor: &r2}, nil)
+	start := time.Now()
+	f.LearnRoleCredentials(context.Background())
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("an instance without a role waited %s", took)
+	}
+}
