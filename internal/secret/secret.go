@@ -231,17 +231,41 @@ func isWord(c byte) bool {
 // a script a rotated set while it runs. They match the JSON that IMDS, STS
 // and `aws configure export-credentials` print, the variables and ini keys
 // the SDKs read, and access key ids.
-var credentialShapes = []*regexp.Regexp{
-	regexp.MustCompile(`("(?:AccessKeyId|SecretAccessKey|SessionToken|Token)"\s*:\s*")([^"\\]+)`),
-	regexp.MustCompile(`(?i)(aws_(?:access_key_id|secret_access_key|session_token|security_token)["']?\s*[=:]\s*["']?)([A-Za-z0-9/+=]+)`),
-	regexp.MustCompile(`()\b(?:AKIA|ASIA)[A-Z0-9]{16}\b`),
+var credentialShapes = []struct {
+	re *regexp.Regexp
+	// may is a cheap test that s could match, so most lines skip the regexp.
+	may func(s string) bool
+}{
+	{regexp.MustCompile(`("(?:AccessKeyId|SecretAccessKey|SessionToken|Token)"\s*:\s*")([^"\\]+)`),
+		func(s string) bool { return strings.Contains(s, "Key") || strings.Contains(s, "Token") }},
+	{regexp.MustCompile(`(?i)(aws_(?:access_key_id|secret_access_key|session_token|security_token)["']?\s*[=:]\s*["']?)([A-Za-z0-9/+=]+)`),
+		hasAWSPrefix},
+	{regexp.MustCompile(`()\b(?:AKIA|ASIA)[A-Z0-9]{16}\b`),
+		func(s string) bool { return strings.Contains(s, "AKIA") || strings.Contains(s, "ASIA") }},
 }
 
 func maskCredentialShapes(s string) string {
-	for _, re := range credentialShapes {
-		s = re.ReplaceAllString(s, "${1}"+Mask)
+	for _, c := range credentialShapes {
+		if c.may(s) {
+			s = c.re.ReplaceAllString(s, "${1}"+Mask)
+		}
 	}
 	return s
+}
+
+// hasAWSPrefix reports whether s holds "aws_" in any case.
+func hasAWSPrefix(s string) bool {
+	for i := strings.IndexByte(s, '_'); i >= 0; {
+		if i >= 3 && strings.EqualFold(s[i-3:i], "aws") {
+			return true
+		}
+		j := strings.IndexByte(s[i+1:], '_')
+		if j < 0 {
+			break
+		}
+		i += 1 + j
+	}
+	return false
 }
 
 // Error wraps err so that its message is redacted; errors.Is/As still see the
