@@ -203,5 +203,16 @@ func TestAppendRefusesWhatItCannotRead(t *testing.T) {
 	a := &File{Path: "/etc/fifo", Append: true, Open: content("x")}
 	if err := a.Apply(context.Background(), env); err == nil || !strings.Contains(err.Error(), "not a regular file") {
 		t.Fatalf("err = %v", err)
+// A presigned source is described without its signature, credential or
+// token, whoever built the action.
+func TestFileDescribesPresignedSourceScrubbed(t *testing.T) {
+	f := &File{Path: "/opt/app.tar", Owner: "root", Group: "root", Mode: 0o644,
+		Source: "https://cdn.example.com/app.tar?X-Amz-Expires=60&X-Amz-Credential=ASIAEXAMPLE%2F1&X-Amz-Signature=0123abcd0123abcd"}
+	d := f.Describe()
+	if want := "https://cdn.example.com/app.tar?X-Amz-Expires=60&X-Amz-Credential=REDACTED&X-Amz-Signature=REDACTED"; d.Source != want {
+		t.Fatalf("Source = %q, want %q", d.Source, want)
+	}
+	if s := d.String(); strings.Contains(s, "0123abcd") || strings.Contains(s, "ASIAEXAMPLE") {
+		t.Fatalf("description shows the signature: %s", s)
 	}
 }
