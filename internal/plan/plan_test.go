@@ -203,6 +203,9 @@ func TestAppendRefusesWhatItCannotRead(t *testing.T) {
 	a := &File{Path: "/etc/fifo", Append: true, Open: content("x")}
 	if err := a.Apply(context.Background(), env); err == nil || !strings.Contains(err.Error(), "not a regular file") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
 // A presigned source is described without its signature, credential or
 // token, whoever built the action.
 func TestFileDescribesPresignedSourceScrubbed(t *testing.T) {
