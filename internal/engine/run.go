@@ -247,11 +247,12 @@ func ExitCode(err error) int {
 	}
 }
 
-// runsPrograms reports whether a step that will run starts a program.
+// runsPrograms reports whether a step that will run may start a program:
+// anything but writing files (commands, scripts, packages, services).
 func runsPrograms(p *plan.Plan) bool {
 	for _, s := range p.Steps {
 		for _, a := range s.Actions {
-			if !s.Done && a.Describe().Kind == "command" {
+			if k := a.Describe().Kind; !s.Done && k != "file" && k != "check" {
 				return true
 			}
 		}
