@@ -289,14 +289,15 @@ func (e *redactedError) Unwrap() error { return e.err }
 // emit (without the newline). Close flushes a final partial line. Buffering by
 // line means a secret split across two writes is still caught.
 func (r *Redactor) LineWriter(emit func(line string)) io.WriteCloser {
-	return &lineWriter{r: r, emit: emit}
+	return &lineWriter{r: r, emit: emit, limit: maxLine}
 }
 
 type lineWriter struct {
-	r    *Redactor
-	emit func(string)
-	mu   sync.Mutex
-	buf  bytes.Buffer
+	r     *Redactor
+	emit  func(string)
+	limit int // maxLine; tests make it small
+	mu    sync.Mutex
+	buf   bytes.Buffer
 }
 
 // maxLine bounds the buffer for output that never prints a newline: such a
@@ -310,7 +311,7 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 	for {
 		i := bytes.IndexByte(w.buf.Bytes(), '\n')
 		if i < 0 {
-			if w.buf.Len() > maxLine {
+			if w.buf.Len() > w.limit {
 				if cut := w.r.safeCut(w.buf.String()); cut > 0 {
 					w.emit(w.r.Redact(string(w.buf.Next(cut))))
 				}
@@ -359,6 +360,9 @@ func (r *Redactor) safeCut(s string) int {
 		if !unsafe[p-lo] {
 			return p
 		}
+	}
+	if lo == 1 {
+		return 0 // inside a secret back to the start: keep buffering
 	}
 	return hi
 }
