@@ -1,6 +1,7 @@
 package secret
 
 import (
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -58,4 +59,24 @@ func selfOverlaps(s string) bool {
 		}
 	}
 	return false
+}
+
+// FuzzSource: any text is shown without a panic, and a query value of a
+// parameter not known to be harmless never shows, whatever its name.
+func FuzzSource(f *testing.F) {
+	f.Add("https://h.example/p?x=1", "X-Amz-Signature", "0123456789abcdef")
+	f.Add("s3://b/k?x", "sig", "abcdefgh12")
+	f.Add("https://u:p@h/%zz", "X-Amz-Expires", "3600")
+	f.Fuzz(func(t *testing.T, any, name, value string) {
+		_ = Source(any)
+		value = strings.Map(keepLower, value)
+		if len(value) < shortLen || shownParams[strings.ToLower(name)] || strings.ContainsAny(name, "&=#") ||
+			strings.Contains(url.QueryEscape(name)+"h.example/x.yaml", value) {
+			return
+		}
+		src := "https://h.example/x.yaml?" + url.QueryEscape(name) + "=" + value + "&X-Amz-Expires=60"
+		if got := Source(src); strings.Contains(got, value) {
+			t.Fatalf("Source(%q) = %q shows the value", src, got)
+		}
+	})
 }
