@@ -219,3 +219,27 @@ func TestFileDescribesPresignedSourceScrubbed(t *testing.T) {
 		t.Fatalf("description shows the signature: %s", s)
 	}
 }
+
+// describedAs is an action from a capability that forgot to scrub its source.
+type describedAs Description
+
+func (d describedAs) Describe() Description                   { return Description(d) }
+func (describedAs) Apply(ctx context.Context, env *Env) error { return nil }
+
+// plan and plan --json show every source scrubbed, whichever action described
+// itself, and so the layers.
+func TestPlanShowsSourcesScrubbed(t *testing.T) {
+	const presigned = "https://cdn.example.com/x?X-Amz-Expires=60&X-Amz-Security-Token=tok-0123abcd&X-Amz-Signature=0123abcd0123abcd"
+	p := &Plan{Instance: "i-1", Datasource: "ec2", Layers: []string{presigned}, Steps: []*Step{
+		{Name: "packages", Frequency: PerInstance, Actions: []Action{describedAs{Kind: "package", Path: "app", Source: presigned}}},
+	}}
+	var text bytes.Buffer
+	p.Write(&text)
+	js, _ := json.Marshal(p.JSON())
+	// The text names the layer; the JSON the layer and the action's source.
+	for out, want := range map[string]int{text.String(): 1, string(js): 2} {
+		if strings.Contains(out, "0123abcd") || strings.Count(out, "X-Amz-Signature=REDACTED") != want {
+			t.Errorf("sources not scrubbed:\n%s", out)
+		}
+	}
+}
