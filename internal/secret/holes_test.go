@@ -75,6 +75,7 @@ func TestEncodedSecretsAreMasked(t *testing.T) {
 		"https://example.com/" + url.PathEscape(secret),
 		"Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(secret)),
 		"echo | base64: " + base64.StdEncoding.EncodeToString([]byte(secret+"\n")),
+		"jwt-ish: " + base64.RawURLEncoding.EncodeToString([]byte(secret)) + ".x",
 	} {
 		got := r.Redact(out)
 		if !strings.Contains(got, Mask) {

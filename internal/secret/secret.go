@@ -149,8 +149,8 @@ func (r *Redactor) sort() {
 }
 
 // encodings are the forms of v that differ from it when it is written into
-// JSON (with and without HTML escaping), a URL query or path, or base64 (of v
-// and of v with the newline `echo` adds).
+// JSON (with and without HTML escaping), a URL query or path, or base64 and
+// base64url (of v and of v with the newline `echo` adds).
 func encodings(v string) []string {
 	var out []string
 	for _, html := range []bool{true, false} {
@@ -161,8 +161,11 @@ func encodings(v string) []string {
 			out = append(out, strings.TrimSuffix(strings.TrimSuffix(strings.TrimPrefix(b.String(), `"`), "\n"), `"`))
 		}
 	}
-	out = append(out, url.QueryEscape(v), url.PathEscape(v),
-		base64.StdEncoding.EncodeToString([]byte(v)), base64.StdEncoding.EncodeToString([]byte(v+"\n")))
+	out = append(out, url.QueryEscape(v), url.PathEscape(v))
+	// Unpadded base64 also matches the padded form, of which it is the start.
+	for _, b := range []string{v, v + "\n"} {
+		out = append(out, base64.RawStdEncoding.EncodeToString([]byte(b)), base64.RawURLEncoding.EncodeToString([]byte(b)))
+	}
 	kept := out[:0]
 	for _, e := range out {
 		if e != v {
