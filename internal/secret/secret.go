@@ -35,10 +35,17 @@ type Redactor struct {
 	mu     sync.RWMutex
 	values []value // longest first, so a secret containing another is masked whole
 	seen   map[string]bool
+	// byPrefix indexes the values by their first prefixLen bytes (short
+	// holds the shorter ones), so that redacting a line costs the same for
+	// ten secrets as for the hundred thousand lines of a large user-data.
+	byPrefix map[string][]int
+	short    []int
 	// longestLine is the length of the longest value without a newline: the
 	// most a secret can straddle a line writer's flush by.
 	longestLine int
 }
+
+const prefixLen = 4
 
 type value struct {
 	s string
@@ -144,8 +151,50 @@ func (r *Redactor) add(v string) {
 	}
 }
 
+// sort orders the values longest first and rebuilds the index.
 func (r *Redactor) sort() {
 	sort.SliceStable(r.values, func(i, j int) bool { return len(r.values[i].s) > len(r.values[j].s) })
+	r.byPrefix = make(map[string][]int, len(r.values))
+	r.short = r.short[:0]
+	for i, v := range r.values {
+		if len(v.s) < prefixLen {
+			r.short = append(r.short, i)
+		} else {
+			k := v.s[:prefixLen]
+			r.byPrefix[k] = append(r.byPrefix[k], i)
+		}
+	}
+}
+
+// at calls fn with each value that occurs in s at i (longest first) and may
+// be masked there, until fn returns false.
+func (r *Redactor) at(s string, i int, fn func(v string) bool) {
+	try := func(k int) bool {
+		v := r.values[k]
+		if !strings.HasPrefix(s[i:], v.s) || v.alone && glued(s, i, i+len(v.s)) {
+			return true
+		}
+		return fn(v.s)
+	}
+	if i+prefixLen <= len(s) {
+		for _, k := range r.byPrefix[s[i:i+prefixLen]] {
+			if !try(k) {
+				return
+			}
+		}
+	}
+	for _, k := range r.short {
+		if !try(k) {
+			return
+		}
+	}
+}
+
+// glued reports whether s[start:end] continues a run of letters and digits
+// on either side.
+func glued(s string, start, end int) bool {
+	return (start > 0 && isWord(s[start-1]) && isWord(s[start])) ||
+		(end < len(s) && isWord(s[end]) && isWord(s[end-1]))
 }
 
 // encodings are the forms of v that differ from it when it is written into
@@ -183,41 +232,30 @@ func (r *Redactor) Redact(s string) string {
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	for _, v := range r.values {
-		if !strings.Contains(s, v.s) {
-			continue
-		}
-		if v.alone {
-			s = replaceAlone(s, v.s)
-		} else {
-			s = strings.ReplaceAll(s, v.s, Mask)
-		}
-	}
-	return maskCredentialShapes(s)
+	return maskCredentialShapes(r.redact(s))
 }
 
-// replaceAlone masks the occurrences of v that do not continue a run of
-// letters and digits on either side.
-func replaceAlone(s, v string) string {
-	var b strings.Builder
+// redact masks, left to right, the longest value that occurs at each place.
+func (r *Redactor) redact(s string) string {
+	var b *strings.Builder
 	last := 0
-	for i := 0; i <= len(s)-len(v); {
-		j := strings.Index(s[i:], v)
-		if j < 0 {
-			break
-		}
-		start, end := i+j, i+j+len(v)
-		glued := (start > 0 && isWord(s[start-1]) && isWord(v[0])) ||
-			(end < len(s) && isWord(s[end]) && isWord(v[len(v)-1]))
-		if glued {
-			i = start + 1
+	for i := 0; i < len(s); {
+		n := 0
+		r.at(s, i, func(v string) bool { n = len(v); return false })
+		if n == 0 {
+			i++
 			continue
 		}
-		b.WriteString(s[last:start])
+		if b == nil {
+			b = &strings.Builder{}
+			b.Grow(len(s))
+		}
+		b.WriteString(s[last:i])
 		b.WriteString(Mask)
-		last, i = end, end
+		i += n
+		last = i
 	}
-	if last == 0 {
+	if b == nil {
 		return s
 	}
 	b.WriteString(s[last:])
@@ -342,22 +380,13 @@ func (r *Redactor) safeCut(s string) int {
 	lo := max(hi-longest, 1)
 	// unsafe[p-lo] is set when some occurrence starts before p and ends after it.
 	unsafe := make([]bool, hi-lo+1)
-	from := max(lo-longest, 0)
-	for _, v := range r.values {
-		if strings.Contains(v.s, "\n") {
-			continue
-		}
-		for i := from; ; {
-			j := strings.Index(s[i:min(len(s), hi+len(v.s))], v.s)
-			if j < 0 {
-				break
-			}
-			start, end := i+j, i+j+len(v.s)
-			for p := max(start+1, lo); p < end && p <= hi; p++ {
+	for start := max(lo-longest, 0); start < hi; start++ {
+		r.at(s, start, func(v string) bool {
+			for p := max(start+1, lo); p < start+len(v) && p <= hi; p++ {
 				unsafe[p-lo] = true
 			}
-			i = start + 1
-		}
+			return true
+		})
 	}
 	for p := hi; p >= lo; p-- {
 		if !unsafe[p-lo] {
