@@ -24,23 +24,30 @@ func sum(b string) string {
 	return hex.EncodeToString(s[:])
 }
 
-// TestMain makes httptest's TLS certificate (the same in every server) the
-// only trusted root, before anything loads the system roots, so that the
-// binary's own https:// client can fetch from a loopback server.
-func TestMain(m *testing.M) {
-	srv := httptest.NewTLSServer(http.NotFoundHandler())
-	pemFile := filepath.Join(os.TempDir(), fmt.Sprintf("bootstrap-test-ca-%d.pem", os.Getpid()))
-	err := os.WriteFile(pemFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644)
+// init makes httptest's TLS certificate (the same in every server) the only
+// trusted root before anything loads the system roots, so that the program's
+// own https:// client trusts a loopback server. The file has a fixed name:
+// its content never changes, so runs do not pile up copies.
+func init() {
+	srv := httptest.NewUnstartedServer(http.NotFoundHandler())
+	srv.StartTLS()
+	cert := srv.Certificate().Raw
 	srv.Close()
+	// Written aside and renamed: test binaries of other clones may read it.
+	pemFile := filepath.Join(os.TempDir(), "bootstrap-test-httptest-ca.pem")
+	tmp, err := os.CreateTemp(os.TempDir(), "bootstrap-test-ca-*")
+	if err == nil {
+		_, err = tmp.Write(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert}))
+		tmp.Close()
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), pemFile)
+	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		panic(err)
 	}
 	os.Setenv("SSL_CERT_FILE", pemFile)
 	os.Setenv("SSL_CERT_DIR", os.DevNull)
-	code := m.Run()
-	os.Remove(pemFile)
-	os.Exit(code)
 }
 
 // serveLoopback serves path → body over https on 127.0.0.1 and returns its
