@@ -28,6 +28,9 @@ func Source(src string) string {
 		scheme, _, _ := strings.Cut(src, "://")
 		return scheme + "://(unparsable URL)"
 	}
+	if u.User == nil && u.RawQuery == "" && u.Fragment == "" && u.RawFragment == "" {
+		return src // nothing to hide: shown as written
+	}
 	if u.User != nil {
 		u.User = url.User("REDACTED")
 	}

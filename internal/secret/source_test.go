@@ -25,6 +25,7 @@ func TestSource(t *testing.T) {
 		{"file:///etc/x.yaml", "file:///etc/x.yaml"},
 		{"user-data[2](setup.sh)", "user-data[2](setup.sh)"},
 		{"/etc/bootstrap.yaml", "/etc/bootstrap.yaml"},
+		{"http://deb.debian.org/debian bookworm/main", "http://deb.debian.org/debian bookworm/main"},
 		{"https://exa mple.com/%zz?sig=secret", "https://(unparsable URL)"},
 	}
 	for _, tt := range tests {
