@@ -349,12 +349,15 @@ func newFetcher(boot *config.Config, meta *datasource.Metadata, ec2 *datasource.
 }
 
 // decode decodes user-data and registers what it hid under an encoding (gzip,
-// base64 parts) as secret as the raw user-data.
+// base64 parts) as secret as the raw user-data, and its scripts line by line.
 func decode(red *secret.Redactor, source string, raw []byte) (*userdata.Decoded, error) {
 	doc, err := userdata.Decode(source, raw)
 	if doc != nil {
 		for _, p := range doc.Plain {
 			red.AddDocument(string(p))
+		}
+		for _, sc := range doc.Scripts {
+			red.AddScript(string(sc.Body))
 		}
 	}
 	return doc, err

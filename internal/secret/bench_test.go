@@ -14,7 +14,7 @@ func BenchmarkRedactLine(b *testing.B) {
 	for i := range 200 {
 		fmt.Fprintf(&doc, "echo step %d of the user-data script here\n", i)
 	}
-	r.AddDocument(doc.String())
+	r.AddScript(doc.String())
 	r.Add("ASIAEXAMPLEKEYID0000", "secret/access/key/EXAMPLE0000", strings.Repeat("token", 80), "hunter2\n", "pin")
 	line := "2026-12-02 17:00:00 installing package nginx (1.22.1-9) from the Debian mirror, 3 of 12 done"
 	b.ReportAllocs()
@@ -31,7 +31,7 @@ func BenchmarkRedactLineLargeDocument(b *testing.B) {
 	for i := 0; doc.Len() < 1<<20; i++ {
 		fmt.Fprintf(&doc, "line %08d\n", i)
 	}
-	r.AddDocument(doc.String())
+	r.AddScript(doc.String())
 	line := "2026-12-02 17:00:00 installing package nginx (1.22.1-9) from the Debian mirror, 3 of 12 done"
 	b.ReportAllocs()
 	for b.Loop() {

@@ -161,11 +161,19 @@ func TestCredentialShapesAreMasked(t *testing.T) {
 	}
 }
 
-// A document (user-data, a config layer) masks its long lines, not its
-// short ones: "fi" and "done" are no secrets.
+// A script masks its long lines (set -x prints them), not its short ones:
+// "fi" and "done" are no secrets. A configuration document masks neither:
+// its lines are structure ("[Install]"), and its secrets are assignments.
 func TestDocumentLines(t *testing.T) {
+	var doc Redactor
+	doc.AddDocument("#cloud-config\nwrite_files:\n  - content: |\n      [Install]\n      WantedBy=multi-user.target\n")
+	for _, line := range []string{"[Install]", "WantedBy=multi-user.target"} {
+		if got := doc.Redact(line); got != line {
+			t.Errorf("a configuration line is masked: %q", got)
+		}
+	}
 	var r Redactor
-	r.AddDocument("#!/bin/sh\nif true; then\n  DB_PASSWORD=correct-horse-battery\nfi\n")
+	r.AddScript("#!/bin/sh\nif true; then\n  DB_PASSWORD=correct-horse-battery\nfi\n")
 	if got := r.Redact("+ DB_PASSWORD=correct-horse-battery"); got != "+ "+Mask {
 		t.Errorf("long line not masked: %q", got)
 	}

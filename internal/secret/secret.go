@@ -85,13 +85,21 @@ func (r *Redactor) Add(values ...string) {
 }
 
 // AddDocument registers documents that hold secrets among ordinary text
-// (user-data, a configuration layer): each whole, each of its lines of 8 bytes
-// or more, and each value of 4 bytes or more assigned to a name that says it
-// is secret (DB_PASSWORD=…, export API_TOKEN="…", psk: …; see
-// secretAssignment), because a script prints such a value alone (echo
-// "$DB_PASSWORD"). Shorter lines ("fi", "done") are no secrets by themselves;
-// any other short secret in a document is protected only as part of its line.
-func (r *Redactor) AddDocument(docs ...string) {
+// (user-data, a configuration layer): each whole, and each value of 4 bytes
+// or more assigned to a name that says it is secret (DB_PASSWORD=…,
+// export API_TOKEN="…", psk: …; see secretAssignment), because a program
+// prints such a value alone. The document's other lines are not registered:
+// "[Install]" or "WantedBy=multi-user.target" are no secrets, and masking
+// them would garble plans. Scripts go to AddScript.
+func (r *Redactor) AddDocument(docs ...string) { r.addDocuments(docs, false) }
+
+// AddScript registers scripts (user-data shell scripts) as AddDocument does,
+// and each of their lines of 8 bytes or more too, since `set -x` prints the
+// lines it runs. Shorter lines ("fi", "done") are no secrets by themselves;
+// any other short secret in a script is protected only as part of its line.
+func (r *Redactor) AddScript(scripts ...string) { r.addDocuments(scripts, true) }
+
+func (r *Redactor) addDocuments(docs []string, lines bool) {
 	if r == nil {
 		return
 	}
@@ -102,7 +110,9 @@ func (r *Redactor) AddDocument(docs ...string) {
 			continue
 		}
 		r.add(d)
-		r.addLines(d)
+		if lines {
+			r.addLines(d)
+		}
 		for _, line := range strings.Split(d, "\n") {
 			if m := secretAssignment.FindStringSubmatch(line); m != nil {
 				if v := unquote(m[1]); len(v) >= 4 {
