@@ -99,10 +99,8 @@ func testMain(m *testing.M) int {
 	}
 
 	code := m.Run()
-	if code == 0 {
-		code = checkNoSecrets()
-	}
-	return code
+	// The scan runs even after a failure: a leak is worth knowing either way.
+	return max(code, checkNoSecrets())
 }
 
 // seed stores the layers and files the tests include. Bucket "config" is
@@ -135,8 +133,21 @@ func seed(ctx context.Context) error {
 	return nil
 }
 
+// scanFor adds a secret a test handed bootstrap to the end-of-suite scan.
+func scanFor(name, value string) {
+	outputMu.Lock()
+	defer outputMu.Unlock()
+	extraSecrets[name] = value
+}
+
+var extraSecrets = map[string]string{}
+
+// fragment is the shortest piece of a long secret the scan looks for: a
+// secret cut in two (a long line emitted in pieces) leaks as its halves.
+const fragment = 16
+
 // checkNoSecrets fails the suite if any invocation printed a credential or
-// secret file content, in logs, plans or errors.
+// secret file content, or a piece of one, in logs, plans or errors.
 func checkNoSecrets() int {
 	outputMu.Lock()
 	defer outputMu.Unlock()
@@ -145,22 +156,39 @@ func checkNoSecrets() int {
 		fmt.Fprintln(os.Stderr, "e2e: no output captured: the secret check would be vacuous")
 		return 1
 	}
-	leaked := 0
-	for name, s := range map[string]string{
+	secrets := map[string]string{
 		"access key id": creds.AccessKeyID, "secret access key": creds.SecretAccessKey,
 		"session token": creds.Token, "secret file content": strings.TrimSpace(secretFile),
 		"minio root password": s3.RootPassword,
-	} {
-		if s != "" && strings.Contains(out, s) {
-			fmt.Fprintf(os.Stderr, "e2e: the %s appeared in bootstrap's output\n", name)
+	}
+	for name, s := range extraSecrets {
+		secrets[name] = s
+	}
+	leaked := 0
+	for name, s := range secrets {
+		if s != "" && leaks(out, s) {
+			fmt.Fprintf(os.Stderr, "e2e: the %s (or a %d-byte piece of it) appeared in bootstrap's output\n", name, fragment)
 			leaked++
 		}
 	}
-	fmt.Printf("e2e: searched %d bytes of bootstrap output for secrets: %d leaked\n", len(out), leaked)
+	fmt.Printf("e2e: searched %d bytes of bootstrap output for %d secrets and their pieces: %d leaked\n", len(out), len(secrets), leaked)
 	if leaked > 0 {
 		return 1
 	}
 	return 0
+}
+
+// leaks reports whether out holds s, or any fragment-byte piece of it.
+func leaks(out, s string) bool {
+	if len(s) <= fragment {
+		return strings.Contains(out, s)
+	}
+	for i := 0; i+fragment <= len(s); i++ {
+		if strings.Contains(out, s[i:i+fragment]) {
+			return true
+		}
+	}
+	return false
 }
 
 // bed is one emulated instance: an IMDS emulator, a target root and a state dir.

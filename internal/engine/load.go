@@ -114,8 +114,8 @@ func Load(ctx context.Context, in Input) (l *Loaded, err error) {
 		if rerr != nil {
 			return nil, badinput.Wrap(rerr)
 		}
-		in.Redactor.Add(string(raw))
-		if rootDoc, err = userdata.Decode(name, raw); err != nil {
+		in.Redactor.AddDocument(string(raw))
+		if rootDoc, err = decode(in.Redactor, name, raw); err != nil {
 			return nil, badinput.Wrap(err)
 		}
 		rootSource = name
@@ -137,7 +137,7 @@ func Load(ctx context.Context, in Input) (l *Loaded, err error) {
 	}
 	partial.Meta = meta
 	if len(meta.UserData) > 0 {
-		in.Redactor.Add(string(meta.UserData))
+		in.Redactor.AddDocument(string(meta.UserData))
 	}
 	log.Info("datasource read", "datasource", meta.Source, "instance", meta.InstanceID, "region", meta.Region)
 	in.stage(StepDatasource, start, nil)
@@ -146,7 +146,7 @@ func Load(ctx context.Context, in Input) (l *Loaded, err error) {
 
 	if rootDoc == nil && !remoteConfig {
 		rootSource = "user-data"
-		if rootDoc, err = userdata.Decode(rootSource, meta.UserData); err != nil {
+		if rootDoc, err = decode(in.Redactor, rootSource, meta.UserData); err != nil {
 			return nil, badinput.Wrap(err)
 		}
 	}
@@ -157,16 +157,16 @@ func Load(ctx context.Context, in Input) (l *Loaded, err error) {
 			return nil, badinput.Wrap(err)
 		}
 	}
-	f := newFetcher(boot, meta, ec2, log)
+	f := newFetcher(boot, meta, ec2, log, in.Redactor)
 	partial.Fetcher = f
 	if remoteConfig {
 		raw, ferr := f.Bytes(ctx, in.Config, "", maxLayerBytes)
 		if ferr != nil {
 			return nil, ferr
 		}
-		in.Redactor.Add(string(raw))
-		rootSource = in.Config
-		if rootDoc, err = userdata.Decode(rootSource, raw); err != nil {
+		in.Redactor.AddDocument(string(raw))
+		rootSource = fetch.DisplaySource(in.Config)
+		if rootDoc, err = decode(in.Redactor, rootSource, raw); err != nil {
 			return nil, badinput.Wrap(err)
 		}
 	}
@@ -220,11 +220,14 @@ func (r *resolver) add(ctx context.Context, l *config.Layer, depth int) error {
 		return badinput.Wrap(err)
 	}
 	for _, inc := range incs {
+		// Layers are named as they may be shown: a presigned URL without
+		// its signature, credential and token.
+		shown := fetch.DisplaySource(inc.Source)
 		if depth+1 > maxDepth {
-			return badinput.Wrap(fmt.Errorf("%s: include %s: includes nested deeper than %d", l.Source, inc.Source, maxDepth))
+			return badinput.Wrap(fmt.Errorf("%s: include %s: includes nested deeper than %d", l.Source, shown, maxDepth))
 		}
 		if r.seen[inc.Source] {
-			return badinput.Wrap(fmt.Errorf("%s: include %s: included twice (or a cycle)", l.Source, inc.Source))
+			return badinput.Wrap(fmt.Errorf("%s: include %s: included twice (or a cycle)", l.Source, shown))
 		}
 		r.seen[inc.Source] = true
 		if len(r.layers) >= maxLayers {
@@ -235,8 +238,8 @@ func (r *resolver) add(ctx context.Context, l *config.Layer, depth int) error {
 		if err != nil {
 			return fmt.Errorf("include from %s: %w", l.Source, err)
 		}
-		r.log.Info("layer fetched", "source", inc.Source, "bytes", len(raw), "duration", time.Since(start).Round(time.Millisecond).String())
-		child, err := config.ParseLayer(inc.Source, raw)
+		r.log.Info("layer fetched", "source", shown, "bytes", len(raw), "duration", time.Since(start).Round(time.Millisecond).String())
+		child, err := config.ParseLayer(shown, raw)
 		if err != nil {
 			return badinput.Wrap(err)
 		}
@@ -326,13 +329,14 @@ func openDatasource(in Input, boot *config.Config, wantUserData bool) (datasourc
 	return nil, nil, fmt.Errorf("unknown datasource %q (want auto, ec2, file or none)", kind)
 }
 
-func newFetcher(boot *config.Config, meta *datasource.Metadata, ec2 *datasource.EC2, log *slog.Logger) *fetch.Fetcher {
+func newFetcher(boot *config.Config, meta *datasource.Metadata, ec2 *datasource.EC2, log *slog.Logger, red *secret.Redactor) *fetch.Fetcher {
 	o := fetch.Options{
 		Region:      boot.AWS.Region,
 		S3Endpoint:  boot.AWS.S3.Endpoint,
 		S3PathStyle: boot.AWS.S3.PathStyle,
 		Deadline:    boot.AWS.Deadline.Duration,
 		Logger:      log,
+		Redactor:    red,
 	}
 	if o.Region == "" {
 		o.Region = meta.Region
@@ -342,6 +346,21 @@ func newFetcher(boot *config.Config, meta *datasource.Metadata, ec2 *datasource.
 		o.Role = ec2.Role
 	}
 	return fetch.New(o)
+}
+
+// decode decodes user-data and registers what it hid under an encoding (gzip,
+// base64 parts) as secret as the raw user-data, and its scripts line by line.
+func decode(red *secret.Redactor, source string, raw []byte) (*userdata.Decoded, error) {
+	doc, err := userdata.Decode(source, raw)
+	if doc != nil {
+		for _, p := range doc.Plain {
+			red.AddDocument(string(p))
+		}
+		for _, sc := range doc.Scripts {
+			red.AddScript(string(sc.Body))
+		}
+	}
+	return doc, err
 }
 
 func isRemote(src string) bool {

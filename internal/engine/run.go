@@ -115,6 +115,11 @@ func Run(ctx context.Context, in Input, stateDir string) (*Result, error) {
 		j.end("plan", began, err)
 		return res, j.fail(began, err)
 	}
+	if runsPrograms(p) {
+		// A script can read the role's credentials from IMDS and print them:
+		// the redactor must know them first.
+		loaded.Fetcher.LearnRoleCredentials(ctx)
+	}
 	env := &plan.Env{Root: root, Log: log, Redactor: in.Redactor, Scratch: scratch, Marks: marks{inst, res.Run},
 		Hook: func(a plan.Action) { d := a.Describe(); failpoint("applied:" + d.Kind + ":" + d.Path) }}
 	for _, s := range p.Steps {
@@ -240,4 +245,17 @@ func ExitCode(err error) int {
 	default:
 		return 1
 	}
+}
+
+// runsPrograms reports whether a step that will run may start a program:
+// anything but writing files (commands, scripts, packages, services).
+func runsPrograms(p *plan.Plan) bool {
+	for _, s := range p.Steps {
+		for _, a := range s.Actions {
+			if k := a.Describe().Kind; !s.Done && k != "file" && k != "check" {
+				return true
+			}
+		}
+	}
+	return false
 }

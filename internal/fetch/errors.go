@@ -137,6 +137,7 @@ type attemptError struct {
 	err       error
 	limit     int64
 	want, got string
+	secret    bool // the content is secret: show no digest
 }
 
 func (a *attemptError) Error() string { return a.summary() }
@@ -151,6 +152,9 @@ func (a *attemptError) summary() string {
 	case "NoSuchBucket":
 		return "no such bucket (NoSuchBucket)"
 	case CodeSHA256Mismatch:
+		if a.secret {
+			return "sha256 mismatch: the content's digest differs from the sha256 in the config (digests of secret content are not shown)"
+		}
 		return fmt.Sprintf("sha256 mismatch: expected %s, got %s", a.want, a.got)
 	case CodeTooLarge:
 		return fmt.Sprintf("larger than the limit of %d bytes", a.limit)

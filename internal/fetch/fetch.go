@@ -37,6 +37,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/opsboot/bootstrap/internal/retry"
+	"github.com/opsboot/bootstrap/internal/secret"
 )
 
 // Defaults.
@@ -80,6 +81,10 @@ type Options struct {
 	HTTPClient *http.Client
 	// Logger receives progress while a source is not ready; nil discards.
 	Logger *slog.Logger
+	// Redactor learns every set of role credentials the moment the fetcher
+	// obtains it (the first and each refreshed one), and what a source hides
+	// from DisplaySource; nil: nobody outside the fetcher's own messages.
+	Redactor *secret.Redactor
 }
 
 // Fetcher fetches resources. It is safe for concurrent use.
@@ -305,23 +310,23 @@ func parseSource(src string) (source, error) {
 }
 
 // DisplaySource is what may be shown of a source in logs and messages:
-// an http(s) URL loses its query (a presigned URL carries credentials
-// there), fragment and password.
-func DisplaySource(src string) string {
-	if !strings.HasPrefix(src, "https://") && !strings.HasPrefix(src, "http://") {
-		return src
-	}
-	u, err := url.Parse(src)
-	if err != nil {
-		scheme, _, _ := strings.Cut(src, "://")
-		return scheme + "://(unparsable URL)"
-	}
-	if u.RawQuery != "" || u.ForceQuery {
-		u.RawQuery, u.ForceQuery = "REDACTED", false
-	}
-	u.Fragment, u.RawFragment = "", ""
-	return u.Redacted()
+// secret.Source, which replaces the query values of a presigned URL
+// (X-Amz-Signature, X-Amz-Credential, X-Amz-Security-Token …), its user
+// info and fragment.
+func DisplaySource(src string) string { return secret.Source(src) }
+
+// secretKey marks a context whose fetches get secret content.
+type secretKey struct{}
+
+// WithSecret marks the fetches made with ctx as fetching secret content
+// (a file marked secret, a key): a sha256 mismatch then names the source and
+// says the digest differs, but shows neither digest, because a digest of a
+// short secret can be brute-forced.
+func WithSecret(ctx context.Context) context.Context {
+	return context.WithValue(ctx, secretKey{}, true)
 }
+
+func isSecret(ctx context.Context) bool { v, _ := ctx.Value(secretKey{}).(bool); return v }
 
 // normalizeDigest accepts hex with an optional "sha256:" prefix.
 func normalizeDigest(src, want string) (string, error) {
@@ -343,6 +348,7 @@ type result struct {
 // fetch runs the retry loop for one source into s. limit < 0: no limit.
 func (f *Fetcher) fetch(ctx context.Context, raw, want string, limit int64, s sink) (result, error) {
 	var res result
+	f.o.Redactor.AddSource(raw)
 	src := DisplaySource(raw)
 	srcp, err := parseSource(raw)
 	if err != nil {
@@ -355,7 +361,7 @@ func (f *Fetcher) fetch(ctx context.Context, raw, want string, limit int64, s si
 		return res, fmt.Errorf("%s: plain http:// is only allowed with a sha256 to check the content against; use https://", src)
 	}
 	if srcp.scheme == "file" {
-		return f.fetchFile(srcp, want, limit, s)
+		return f.fetchFile(srcp, want, isSecret(ctx), limit, s)
 	}
 
 	e := &Error{Source: src, Bucket: srcp.bucket, Key: srcp.key}
@@ -468,19 +474,19 @@ func (f *Fetcher) attempt(parent, actx context.Context, src source, want string,
 	case size >= 0 && n != size:
 		return result{}, &attemptError{code: CodeTransfer, err: fmt.Errorf("short body: got %d of %d bytes", n, size)}
 	}
-	return checkDigest(h, n, want)
+	return checkDigest(h, n, want, isSecret(parent))
 }
 
-func checkDigest(h hash.Hash, n int64, want string) (result, error) {
+func checkDigest(h hash.Hash, n int64, want string, secret bool) (result, error) {
 	got := hex.EncodeToString(h.Sum(nil))
 	if want != "" && got != want {
-		return result{}, retry.Permanent(&attemptError{code: CodeSHA256Mismatch, want: want, got: got})
+		return result{}, retry.Permanent(&attemptError{code: CodeSHA256Mismatch, want: want, got: got, secret: secret})
 	}
 	return result{size: n, digest: got}, nil
 }
 
 // fetchFile reads a local file: nothing to wait for.
-func (f *Fetcher) fetchFile(src source, want string, limit int64, s sink) (result, error) {
+func (f *Fetcher) fetchFile(src source, want string, secret bool, limit int64, s sink) (result, error) {
 	e := &Error{Source: DisplaySource(src.raw), Final: true, Attempts: 1}
 	fail := func(ae *attemptError) (result, error) {
 		e.Code, e.Err, e.detail = ae.code, ae.err, ae.summary()
@@ -502,7 +508,7 @@ func (f *Fetcher) fetchFile(src source, want string, limit int64, s sink) (resul
 	if err != nil {
 		return fail(&attemptError{code: CodeLocal, err: err})
 	}
-	res, err := checkDigest(h, n, want)
+	res, err := checkDigest(h, n, want, secret)
 	var ae *attemptError
 	if errors.As(err, &ae) {
 		return fail(ae)
@@ -584,9 +590,12 @@ func (f *Fetcher) scrub(msg string) string {
 	return msg
 }
 
+// remember registers a set of credentials the moment it is obtained, with
+// the fetcher's scrub and the run's redactor.
 func (f *Fetcher) remember(c aws.Credentials) {
 	f.secretMu.Lock()
 	defer f.secretMu.Unlock()
+	var learned []string
 	for _, s := range []string{c.AccessKeyID, c.SecretAccessKey, c.SessionToken} {
 		if s == "" {
 			continue
@@ -595,9 +604,65 @@ func (f *Fetcher) remember(c aws.Credentials) {
 		for _, k := range f.secrets {
 			known = known || k == s
 		}
-		if !known && len(f.secrets) < 64 {
-			f.secrets = append(f.secrets, s)
+		if !known {
+			learned = append(learned, s)
+			if len(f.secrets) < 64 {
+				f.secrets = append(f.secrets, s)
+			}
 		}
+	}
+	if len(learned) > 0 {
+		f.o.Redactor.Add(learned...)
+	}
+}
+
+// LearnRoleCredentials obtains the instance role's credentials once, without
+// waiting for a role to appear, so that the redactor knows them before a
+// program the run starts (a user-data script) can read them from IMDS and
+// print them. It does nothing when the fetcher already obtained credentials or
+// has no IMDS client; an instance without a role is not an error.
+func (f *Fetcher) LearnRoleCredentials(ctx context.Context) {
+	if f.o.IMDS == nil {
+		return
+	}
+	f.secretMu.Lock()
+	known := len(f.secrets) > 0
+	f.secretMu.Unlock()
+	if known {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, learnTimeout)
+	defer cancel()
+	c, err := ec2rolecreds.New(func(o *ec2rolecreds.Options) { o.Client = f.o.IMDS }).Retrieve(ctx)
+	if err != nil {
+		f.log.Debug("no role credentials to mask", "reason", f.scrub(err.Error()))
+		return
+	}
+	f.remember(c)
+}
+
+// learnTimeout bounds LearnRoleCredentials: IMDS has answered by then.
+const learnTimeout = 5 * time.Second
+
+// rememberingProvider registers every set of credentials the S3 client's
+// signer retrieves, refreshed ones included, before it is used.
+type rememberingProvider struct {
+	aws.CredentialsProvider
+	f *Fetcher
+}
+
+func (p rememberingProvider) Retrieve(ctx context.Context) (aws.Credentials, error) {
+	c, err := p.CredentialsProvider.Retrieve(ctx)
+	if err == nil {
+		p.f.remember(c)
+	}
+	return c, err
+}
+
+// Invalidate drops the cached set (see invalidate).
+func (p rememberingProvider) Invalidate() {
+	if c, ok := p.CredentialsProvider.(interface{ Invalidate() }); ok {
+		c.Invalidate()
 	}
 }
 
@@ -625,6 +690,7 @@ func (f *Fetcher) newS3Client(ctx context.Context) (*s3.Client, aws.CredentialsP
 	if cfg.Credentials == nil {
 		return nil, nil, errors.New("no AWS credentials provider")
 	}
+	creds := rememberingProvider{CredentialsProvider: cfg.Credentials, f: f}
 	hc := &countingClient{
 		c: awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
 			t.ResponseHeaderTimeout = 30 * time.Second
@@ -632,6 +698,7 @@ func (f *Fetcher) newS3Client(ctx context.Context) (*s3.Client, aws.CredentialsP
 		n: &f.requests,
 	}
 	c := s3.NewFromConfig(cfg, func(o *s3.Options) {
+		o.Credentials = creds
 		o.UsePathStyle = f.o.S3PathStyle
 		if f.o.S3Endpoint != "" {
 			o.BaseEndpoint = aws.String(f.o.S3Endpoint)
@@ -646,7 +713,7 @@ func (f *Fetcher) newS3Client(ctx context.Context) (*s3.Client, aws.CredentialsP
 			so.RateLimiter = ratelimit.None
 		})
 	})
-	return c, cfg.Credentials, nil
+	return c, creds, nil
 }
 
 // roleError is a failed wait for the instance's role.

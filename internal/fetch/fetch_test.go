@@ -331,9 +331,9 @@ func TestBadInput(t *testing.T) {
 
 func TestSecretsInURLsAreNotShown(t *testing.T) {
 	tests := []struct{ src, want string }{
-		{"https://b.s3.amazonaws.com/k?X-Amz-Security-Token=SECRET&X-Amz-Signature=SECRET", "https://b.s3.amazonaws.com/k?REDACTED"},
-		{"https://user:SECRET@example.com/x", "https://user:xxxxx@example.com/x"},
-		{"https://example.com/x#SECRET", "https://example.com/x"},
+		{"https://b.s3.amazonaws.com/k?X-Amz-Security-Token=SECRET&X-Amz-Signature=SECRET", "https://b.s3.amazonaws.com/k?X-Amz-Security-Token=REDACTED&X-Amz-Signature=REDACTED"},
+		{"https://user:SECRET@example.com/x", "https://REDACTED@example.com/x"},
+		{"https://example.com/x#SECRET", "https://example.com/x#REDACTED"},
 		{"s3://b/k", "s3://b/k"},
 		{"https://example.com/%zz?SECRET", "https://(unparsable URL)"},
 	}

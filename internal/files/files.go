@@ -24,6 +24,7 @@ import (
 	"github.com/opsboot/bootstrap/internal/badinput"
 	"github.com/opsboot/bootstrap/internal/capability"
 	"github.com/opsboot/bootstrap/internal/config"
+	"github.com/opsboot/bootstrap/internal/fetch"
 	"github.com/opsboot/bootstrap/internal/plan"
 	"github.com/opsboot/bootstrap/internal/rootfs"
 )
@@ -167,6 +168,9 @@ func planFile(ctx context.Context, in *capability.Input, f config.File, skip boo
 		a.SHA256, a.Size = hex.EncodeToString(sum[:]), int64(len(data))
 		a.Open = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }
 		return a, nil
+	}
+	if f.Secret {
+		ctx = fetch.WithSecret(ctx) // a digest mismatch must not show the secret's digest
 	}
 	blob, err := in.Fetcher.File(ctx, f.Source, f.SHA256, in.Scratch)
 	if err != nil {

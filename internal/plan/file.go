@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/opsboot/bootstrap/internal/rootfs"
+	"github.com/opsboot/bootstrap/internal/secret"
 )
 
 // File writes one file under the target root, atomically and with exact
@@ -39,7 +40,7 @@ type File struct {
 // Describe implements Action.
 func (f *File) Describe() Description {
 	d := Description{Kind: "file", Path: f.Path, Owner: f.Owner, Group: f.Group,
-		Mode: fmt.Sprintf("%04o", uint32(f.Mode)), Size: f.Size, Secret: f.Secret, Source: f.Source}
+		Mode: fmt.Sprintf("%04o", uint32(f.Mode)), Size: f.Size, Secret: f.Secret, Source: secret.Source(f.Source)}
 	if !f.Secret {
 		// A digest of a short secret (a password) can be brute-forced; show
 		// digests only of public content.

@@ -108,7 +108,7 @@ func (p *Plan) JSON() any {
 	for _, s := range p.Steps {
 		js := JSONStep{Name: s.Name, Frequency: s.Frequency, Done: s.Done, Actions: []Description{}}
 		for _, a := range s.Actions {
-			js.Actions = append(js.Actions, a.Describe())
+			js.Actions = append(js.Actions, shown(a))
 		}
 		steps = append(steps, js)
 	}
@@ -117,14 +117,14 @@ func (p *Plan) JSON() any {
 		Datasource string     `json:"datasource"`
 		Layers     []string   `json:"layers"`
 		Steps      []JSONStep `json:"steps"`
-	}{p.Instance, p.Datasource, p.Layers, steps}
+	}{p.Instance, p.Datasource, shownLayers(p.Layers), steps}
 }
 
 // Write prints the plan for a person.
 func (p *Plan) Write(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "plan for instance %s (datasource %s)\n", p.Instance, p.Datasource)
-	for _, l := range p.Layers {
+	for _, l := range shownLayers(p.Layers) {
 		fmt.Fprintf(&b, "  layer %s\n", l)
 	}
 	if len(p.Steps) == 0 {
@@ -137,7 +137,7 @@ func (p *Plan) Write(w io.Writer) error {
 		}
 		fmt.Fprintf(&b, "step %s (%s%s)\n", s.Name, s.Frequency, state)
 		for _, a := range s.Actions {
-			b.WriteString("  " + a.Describe().String() + "\n")
+			b.WriteString("  " + shown(a).String() + "\n")
 		}
 	}
 	_, err := io.WriteString(w, b.String())
@@ -210,4 +210,24 @@ func (d Description) String() string {
 		parts = append(parts, "("+d.Note+")")
 	}
 	return strings.Join(parts, " ")
+}
+
+// shown is what plan shows of an action: its description with the source
+// scrubbed (a presigned URL's signature, credential and token), whichever
+// action described itself.
+func shown(a Action) Description {
+	d := a.Describe()
+	d.Source = secret.Source(d.Source)
+	return d
+}
+
+func shownLayers(layers []string) []string {
+	if layers == nil {
+		return nil
+	}
+	out := make([]string, len(layers))
+	for i, l := range layers {
+		out[i] = secret.Source(l)
+	}
+	return out
 }

@@ -205,3 +205,40 @@ func TestAppendRefusesWhatItCannotRead(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// A presigned source is described without its signature, credential or
+// token, whoever built the action.
+func TestFileDescribesPresignedSourceScrubbed(t *testing.T) {
+	f := &File{Path: "/opt/app.tar", Owner: "root", Group: "root", Mode: 0o644,
+		Source: "https://cdn.example.com/app.tar?X-Amz-Expires=60&X-Amz-Credential=ASIAEXAMPLE%2F1&X-Amz-Signature=0123abcd0123abcd"}
+	d := f.Describe()
+	if want := "https://cdn.example.com/app.tar?X-Amz-Expires=60&X-Amz-Credential=REDACTED&X-Amz-Signature=REDACTED"; d.Source != want {
+		t.Fatalf("Source = %q, want %q", d.Source, want)
+	}
+	if s := d.String(); strings.Contains(s, "0123abcd") || strings.Contains(s, "ASIAEXAMPLE") {
+		t.Fatalf("description shows the signature: %s", s)
+	}
+}
+
+// describedAs is an action from a capability that forgot to scrub its source.
+type describedAs Description
+
+func (d describedAs) Describe() Description                   { return Description(d) }
+func (describedAs) Apply(ctx context.Context, env *Env) error { return nil }
+
+// plan and plan --json show every source scrubbed, whichever action described
+// itself, and so the layers.
+func TestPlanShowsSourcesScrubbed(t *testing.T) {
+	const presigned = "https://cdn.example.com/x?X-Amz-Expires=60&X-Amz-Security-Token=tok-0123abcd&X-Amz-Signature=0123abcd0123abcd"
+	p := &Plan{Instance: "i-1", Datasource: "ec2", Layers: []string{presigned}, Steps: []*Step{
+		{Name: "packages", Frequency: PerInstance, Actions: []Action{describedAs{Kind: "package", Path: "app", Source: presigned}}},
+	}}
+	var text bytes.Buffer
+	p.Write(&text)
+	js, _ := json.Marshal(p.JSON())
+	for _, out := range []string{text.String(), string(js)} {
+		if strings.Contains(out, "0123abcd") || strings.Count(out, "X-Amz-Signature=REDACTED") != 2 {
+			t.Errorf("sources not scrubbed:\n%s", out)
+		}
+	}
+}

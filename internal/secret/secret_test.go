@@ -14,7 +14,7 @@ func TestRedact(t *testing.T) {
 	r.Add("AKIASECRETKEYID", "abc", "tok-123-long", "-----BEGIN KEY-----\nMIIEpAIBAAKCAQEAsecretline\n-----END KEY-----")
 	tests := []struct{ in, want string }{
 		{"key=AKIASECRETKEYID", "key=" + Mask},
-		{"abc is too short to be a secret", "abc is too short to be a secret"},
+		{"abc stands alone, abcdef does not", Mask + " stands alone, abcdef does not"},
 		{"tok-123-long tok-123-long", Mask + " " + Mask},
 		{"line: MIIEpAIBAAKCAQEAsecretline", "line: " + Mask},
 		{"nothing here", "nothing here"},

@@ -350,12 +350,18 @@ func (m *ccMapper) content(out, k, v, encoding *yaml.Node, p string) {
 	switch enc {
 	case "", "text/plain":
 		if binary { // YAML !!binary holds base64 text already
+			if plain, err := decodeBase64(v.Value); err == nil {
+				m.d.out.Plain = append(m.d.out.Plain, plain)
+			}
 			addKey(out, "content", k, literal(v))
 			addKey(out, "encoding", encoding0(encoding, k), literalText(k, "base64"))
 			return
 		}
 		addKey(out, "content", k, literalText(v, v.Value))
 	case "b64", "base64":
+		if plain, err := decodeBase64(v.Value); err == nil {
+			m.d.out.Plain = append(m.d.out.Plain, plain)
+		}
 		addKey(out, "content", k, literal(v))
 		addKey(out, "encoding", encoding0(encoding, k), literalText(encoding, "base64"))
 	case "gz", "gzip", "gz+b64", "gz+base64", "gzip+b64", "gzip+base64":
@@ -372,6 +378,7 @@ func (m *ccMapper) content(out, k, v, encoding *yaml.Node, p string) {
 			m.errorf(v, p+".content", "%v (encoding %s)", err, enc)
 			return
 		}
+		m.d.out.Plain = append(m.d.out.Plain, plain)
 		if utf8.Valid(plain) {
 			addKey(out, "content", k, literalText(v, string(plain)))
 			return

@@ -195,6 +195,9 @@ func (d *decoder) part(hdr textproto.MIMEHeader, mediaType string, body io.Reade
 		return
 	}
 
+	if r != body {
+		d.out.Plain = append(d.out.Plain, data)
+	}
 	gzipType := mediaType == "application/x-gzip" || mediaType == "application/gzip"
 	switch {
 	case isGzip(data):
@@ -202,6 +205,7 @@ func (d *decoder) part(hdr textproto.MIMEHeader, mediaType string, body io.Reade
 		if data, ok = d.gunzip(name, data); !ok {
 			return
 		}
+		d.out.Plain = append(d.out.Plain, data)
 	case gzipType:
 		d.errorf(name, "the part says %s but does not hold gzip data", mediaType)
 		return

@@ -32,6 +32,11 @@ type Decoded struct {
 	Layers   []*config.Layer
 	Scripts  []Script
 	Warnings []string
+	// Plain holds what the user-data hid under an encoding, decoded: gzip,
+	// base64 and quoted-printable MIME parts, cloud-config content in gzip or
+	// base64. User-data is secret as a whole, and so is each of these: the
+	// caller registers them with the redactor as it does the raw user-data.
+	Plain [][]byte
 }
 
 // Decode decodes raw user-data. source names it in errors and warnings and
@@ -47,6 +52,7 @@ func Decode(source string, raw []byte) (*Decoded, error) {
 		if data, ok = d.gunzip(source, data); !ok {
 			return nil, d.errs
 		}
+		d.out.Plain = append(d.out.Plain, data)
 	}
 	if isMIME(data) {
 		d.message(data, 0)
