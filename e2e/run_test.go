@@ -262,7 +262,8 @@ Content-Type: text/cloud-config; charset="us-ascii"
 Content-Disposition: attachment; filename="cloud.yaml"
 
 #cloud-config
-packages: [nginx]
+users: [default]
+ssh_pwauth: false
 runcmd: ["echo hi"]
 write_files:
   - path: /etc/from-cloud-config
@@ -295,8 +296,8 @@ func TestMIMEMultipartUserDataAndCloudConfigWarning(t *testing.T) {
 	if n := strings.Count(r.stderr, "ignoring unsupported keys"); n != 1 {
 		t.Errorf("want exactly one warning about unsupported cloud-config keys, got %d:\n%s", n, r.stderr)
 	}
-	if !strings.Contains(r.stderr, "packages, runcmd") {
-		t.Errorf("warning should name packages and runcmd:\n%s", r.stderr)
+	if !strings.Contains(r.stderr, "ssh_pwauth, users") {
+		t.Errorf("warning should name ssh_pwauth and users:\n%s", r.stderr)
 	}
 	// MIME config parts merge in order, lists replace: the later part's
 	// included base.yaml files win over the cloud-config write_files.
