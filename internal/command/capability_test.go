@@ -27,15 +27,7 @@ var _ = []capability.Capability{Early{}, Final{}}
 // from, with a temp target root and the log.
 func input(t *testing.T, yml string, done func(string) bool) (*capability.Input, *bytes.Buffer) {
 	t.Helper()
-	l, err := config.ParseLayer("c.yaml", []byte(yml))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := config.Merge([]*config.Layer{l})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := m.Decode(map[string]string{"instance_id": "i-0123456789abcdef0"})
+	cfg, err := config.ParseConfig("c.yaml", []byte(yml), map[string]string{"instance_id": "i-0123456789abcdef0"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -263,3 +263,18 @@ func (l *Layer) Includes(expand func(string) (string, error)) ([]Include, error)
 	}
 	return incs, nil
 }
+
+// ParseConfig parses one document as the only layer and decodes it with
+// facts: what a single configuration file means on its own. Tests of the
+// capabilities build their input with it.
+func ParseConfig(source string, data []byte, facts map[string]string) (*Config, error) {
+	l, err := ParseLayer(source, data)
+	if err != nil {
+		return nil, err
+	}
+	m, err := Merge([]*Layer{l})
+	if err != nil {
+		return nil, err
+	}
+	return m.Decode(facts)
+}

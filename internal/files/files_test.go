@@ -31,15 +31,7 @@ func (noFetch) File(context.Context, string, string, string) (*fetch.Blob, error
 
 func load(t *testing.T, doc string) *config.Config {
 	t.Helper()
-	l, err := config.ParseLayer("test.yaml", []byte(doc))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := config.Merge([]*config.Layer{l})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := m.Decode(map[string]string{})
+	cfg, err := config.ParseConfig("test.yaml", []byte(doc), map[string]string{})
 	if err != nil {
 		t.Fatal(err)
 	}

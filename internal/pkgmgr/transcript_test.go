@@ -92,15 +92,7 @@ func (r *recorder) transcript(root string, collapse bool) string {
 
 func decodeConfig(t *testing.T, yaml string) *config.Config {
 	t.Helper()
-	l, err := config.ParseLayer("c.yaml", []byte(yaml))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := config.Merge([]*config.Layer{l})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := m.Decode(map[string]string{"instance_id": "i-1"})
+	cfg, err := config.ParseConfig("c.yaml", []byte(yaml), map[string]string{"instance_id": "i-1"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,15 +16,7 @@ import (
 
 func decode(t *testing.T, src string) *config.Config {
 	t.Helper()
-	l, err := config.ParseLayer("c.yaml", []byte(src))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := config.Merge([]*config.Layer{l})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := m.Decode(map[string]string{"instance_id": "i-1"})
+	cfg, err := config.ParseConfig("c.yaml", []byte(src), map[string]string{"instance_id": "i-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
