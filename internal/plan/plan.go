@@ -148,8 +148,12 @@ func (p *Plan) Write(w io.Writer) error {
 func (d Description) String() string {
 	var parts []string
 	switch d.Kind {
-	case "file":
-		parts = append(parts, "file", d.Path, d.Owner+":"+d.Group, d.Mode)
+	case "file", "append":
+		verb := "file"
+		if d.Kind == "append" {
+			verb = "append to"
+		}
+		parts = append(parts, verb, d.Path, d.Owner+":"+d.Group, d.Mode)
 		switch {
 		case d.Secret:
 			parts = append(parts, fmt.Sprintf("secret (%d bytes)", d.Size))
@@ -159,18 +163,9 @@ func (d Description) String() string {
 		if d.Source != "" {
 			parts = append(parts, "from", d.Source)
 		}
-	case "append":
-		parts = append(parts, "append to", d.Path, d.Owner+":"+d.Group, d.Mode)
-		switch {
-		case d.Secret:
-			parts = append(parts, fmt.Sprintf("secret (%d bytes)", d.Size))
-		case d.SHA256 != "":
-			parts = append(parts, "sha256:"+d.SHA256, fmt.Sprintf("(%d bytes)", d.Size))
+		if d.Kind == "append" {
+			parts = append(parts, "(once per instance)")
 		}
-		if d.Source != "" {
-			parts = append(parts, "from", d.Source)
-		}
-		parts = append(parts, "(once per instance)")
 	case "check":
 		parts = append(parts, "check that", d.Note)
 		d.Note = ""
