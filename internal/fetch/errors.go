@@ -42,6 +42,9 @@ type Error struct {
 	// Final is true when the error was known at once to be permanent
 	// (NoSuchKey, a sha256 mismatch, a 404 …): waiting could not help.
 	Final bool
+	// Propagation is set when S3 still said AccessDenied this long after
+	// the credentials appeared: longer than IAM takes to propagate.
+	Propagation time.Duration
 	// Err is the underlying error, for errors.As (smithy.APIError, …).
 	Err error
 
@@ -57,6 +60,8 @@ func (e *Error) Error() string {
 		fmt.Fprintf(&b, " for role %q", e.Role)
 	}
 	switch {
+	case e.Propagation > 0:
+		fmt.Fprintf(&b, " after %s, still denied %s after the credentials appeared (longer than IAM propagation)", attempts(e.Attempts), e.Propagation)
 	case e.Deadline > 0:
 		fmt.Fprintf(&b, " after %s in %s", attempts(e.Attempts), e.Deadline)
 	case e.Attempts > 1:
@@ -138,6 +143,8 @@ type attemptError struct {
 	limit     int64
 	want, got string
 	secret    bool // the content is secret: show no digest
+	// propagation: AccessDenied outlasted this IAM propagation window.
+	propagation time.Duration
 }
 
 func (a *attemptError) Error() string { return a.summary() }
@@ -222,10 +229,16 @@ func (f *Fetcher) classifyS3(err error) error {
 	if errors.As(err, &api) {
 		ae.code, ae.msg = api.ErrorCode(), api.ErrorMessage()
 	}
+	if ae.status == http.StatusForbidden && ae.code == "" {
+		ae.code = "AccessDenied"
+	}
 	switch {
 	case credentialCodes[ae.code]:
 		f.invalidate()
 		return ae
+	case ae.code == "AccessDenied" && !f.propagating():
+		ae.propagation = f.o.IAMPropagation
+		return retry.Permanent(ae)
 	case waitCodes[ae.code]:
 		return ae
 	case ae.status == 0:
@@ -233,9 +246,6 @@ func (f *Fetcher) classifyS3(err error) error {
 		ae.code = CodeConnection
 		return ae
 	case ae.status == http.StatusTooManyRequests || ae.status >= 500:
-		return ae
-	case ae.status == http.StatusForbidden && ae.code == "":
-		ae.code = "AccessDenied"
 		return ae
 	case ae.status == http.StatusNotFound && ae.code == "":
 		ae.code = "NoSuchKey"

@@ -42,8 +42,17 @@ import (
 
 // Defaults.
 const (
-	// DefaultDeadline bounds the waiting (not the transfer) of one fetch.
+	// DefaultDeadline bounds the waiting (not the transfers) of the whole
+	// run: every fetch draws on one budget.
 	DefaultDeadline = 120 * time.Second
+	// DefaultIAMPropagation is how long after the role's credentials first
+	// appear S3's AccessDenied is taken for IAM propagation and waited out;
+	// later it is a real denial. AWS's propagation is seconds, rarely more.
+	DefaultIAMPropagation = 30 * time.Second
+	// lastChance bounds the single attempt a fetch gets when (almost) no
+	// budget is left (a tenth of a shorter deadline): a source that answers
+	// at once still succeeds.
+	lastChance = 10 * time.Second
 	// DefaultLimit is Bytes' limit when the caller gives none.
 	DefaultLimit = 32 << 20
 	// stallTimeout aborts an attempt whose body stopped flowing; the
@@ -74,8 +83,14 @@ type Options struct {
 	// for before the first S3 request (at boot the role appears late).
 	// May be nil.
 	Role func(ctx context.Context) (string, error)
-	// Deadline bounds the retries of one fetch; zero means DefaultDeadline.
+	// Deadline bounds the waiting of all fetches together (one run-wide
+	// budget, started by the first fetch; time spent receiving a body does
+	// not count); zero means DefaultDeadline.
 	Deadline time.Duration
+	// IAMPropagation is how long after credentials first appear S3's
+	// AccessDenied is retried (still within Deadline); zero means
+	// DefaultIAMPropagation.
+	IAMPropagation time.Duration
 	// HTTPClient is used for https:// (and http://) sources; nil → a
 	// client with sane timeouts and the environment's proxy.
 	HTTPClient *http.Client
@@ -105,6 +120,10 @@ type Fetcher struct {
 	secretMu sync.Mutex
 	secrets  []string // values of the credentials in use, scrubbed from messages
 
+	budgetMu  sync.Mutex
+	budgetEnd time.Time // the run-wide wait ends here; zero until the first fetch
+	credsAt   time.Time // when credentials were first retrieved; zero until then
+
 	// Tuning; tests shorten them.
 	backoff retry.Policy
 	stall   time.Duration
@@ -115,6 +134,9 @@ type Fetcher struct {
 func New(o Options) *Fetcher {
 	if o.Deadline <= 0 {
 		o.Deadline = DefaultDeadline
+	}
+	if o.IAMPropagation <= 0 {
+		o.IAMPropagation = DefaultIAMPropagation
 	}
 	f := &Fetcher{
 		o:       o,
@@ -341,8 +363,51 @@ func normalizeDigest(src, want string) (string, error) {
 }
 
 type result struct {
-	size   int64
-	digest string
+	size     int64
+	digest   string
+	transfer time.Duration // receiving the body: not waiting
+}
+
+// waitPolicy is the backoff for one fetch within what is left of the
+// run-wide budget, which the first call starts. When nothing is left the
+// fetch still gets one attempt.
+func (f *Fetcher) waitPolicy() retry.Policy {
+	f.budgetMu.Lock()
+	if f.budgetEnd.IsZero() {
+		f.budgetEnd = time.Now().Add(f.o.Deadline)
+	}
+	left := time.Until(f.budgetEnd)
+	f.budgetMu.Unlock()
+	p := f.backoff
+	p.Deadline = left
+	if last := min(lastChance, f.o.Deadline/10); left < last {
+		p.Deadline, p.MaxAttempts = last, 1
+	}
+	return p
+}
+
+// notWaiting gives back to the budget time that was not spent waiting.
+func (f *Fetcher) notWaiting(d time.Duration) {
+	f.budgetMu.Lock()
+	f.budgetEnd = f.budgetEnd.Add(d)
+	f.budgetMu.Unlock()
+}
+
+// credentialsSeen records when credentials first appeared: the IAM
+// propagation window starts then.
+func (f *Fetcher) credentialsSeen() {
+	f.budgetMu.Lock()
+	if f.credsAt.IsZero() {
+		f.credsAt = time.Now()
+	}
+	f.budgetMu.Unlock()
+}
+
+// propagating reports whether an AccessDenied may still be IAM propagation.
+func (f *Fetcher) propagating() bool {
+	f.budgetMu.Lock()
+	defer f.budgetMu.Unlock()
+	return f.credsAt.IsZero() || time.Since(f.credsAt) < f.o.IAMPropagation
 }
 
 // fetch runs the retry loop for one source into s. limit < 0: no limit.
@@ -379,8 +444,7 @@ func (f *Fetcher) fetch(ctx context.Context, raw, want string, limit int64, s si
 
 	start := time.Now()
 	attempts := 0
-	p := f.backoff
-	p.Deadline = f.o.Deadline
+	p := f.waitPolicy()
 	p.Notify = func(attempt int, err error, wait time.Duration) {
 		level := slog.LevelDebug
 		if attempt == 1 || attempt%10 == 0 {
@@ -407,6 +471,7 @@ func (f *Fetcher) fetch(ctx context.Context, raw, want string, limit int64, s si
 		return nil
 	})
 	if err == nil {
+		f.notWaiting(res.transfer)
 		return res, nil
 	}
 	e.Attempts, e.Elapsed = attempts, time.Since(start)
@@ -422,6 +487,7 @@ func (f *Fetcher) fetch(ctx context.Context, raw, want string, limit int64, s si
 	var ae *attemptError
 	if errors.As(err, &ae) {
 		e.Code, e.Err, e.detail = ae.code, ae, f.scrub(ae.summary())
+		e.Propagation = ae.propagation
 	} else {
 		e.Err, e.detail = err, f.scrub(err.Error())
 	}
@@ -462,6 +528,7 @@ func (f *Fetcher) attempt(parent, actx context.Context, src source, want string,
 	if limit >= 0 && size > limit {
 		return result{}, retry.Permanent(&attemptError{code: CodeTooLarge, limit: limit, err: errTooLarge})
 	}
+	began := time.Now()
 	h := sha256.New()
 	n, err := io.Copy(io.MultiWriter(s, h), sr)
 	switch {
@@ -474,7 +541,9 @@ func (f *Fetcher) attempt(parent, actx context.Context, src source, want string,
 	case size >= 0 && n != size:
 		return result{}, &attemptError{code: CodeTransfer, err: fmt.Errorf("short body: got %d of %d bytes", n, size)}
 	}
-	return checkDigest(h, n, want, isSecret(parent))
+	res, err := checkDigest(h, n, want, isSecret(parent))
+	res.transfer = time.Since(began)
+	return res, err
 }
 
 func checkDigest(h hash.Hash, n int64, want string, secret bool) (result, error) {
@@ -740,7 +809,7 @@ func (f *Fetcher) prepareS3(ctx context.Context) error {
 		return nil
 	}
 	f.roleOnce.Do(func() {
-		rctx, cancel := context.WithTimeout(ctx, f.o.Deadline)
+		rctx, cancel := context.WithTimeout(ctx, f.waitPolicy().Deadline)
 		defer cancel()
 		role, err := f.o.Role(rctx)
 		if err != nil {
@@ -776,14 +845,13 @@ func (f *Fetcher) Credentials(ctx context.Context) (aws.Credentials, error) {
 	_, creds := f.client()
 	var out aws.Credentials
 	attempts := 0
-	p := f.backoff
-	p.Deadline = f.o.Deadline
-	err := retry.Do(ctx, p, func(ctx context.Context) error {
+	err := retry.Do(ctx, f.waitPolicy(), func(ctx context.Context) error {
 		attempts++
 		c, err := creds.Retrieve(ctx)
 		if err != nil {
 			return err
 		}
+		f.credentialsSeen()
 		f.remember(c)
 		out = c
 		return nil

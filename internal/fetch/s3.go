@@ -15,6 +15,7 @@ func (f *Fetcher) openS3(ctx context.Context, src source) (io.ReadCloser, int64,
 	if err != nil {
 		return nil, 0, &attemptError{code: CodeNoCredentials, err: err}
 	}
+	f.credentialsSeen()
 	f.remember(cr)
 	out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: &src.bucket, Key: &src.key})
 	if err != nil {

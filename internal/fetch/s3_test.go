@@ -17,7 +17,7 @@ import (
 
 // isolateAWSEnv keeps the developer's AWS settings out of a test: the
 // credentials must come from the IMDS emulator and nowhere else.
-func isolateAWSEnv(t *testing.T) {
+func isolateAWSEnv(t testing.TB) {
 	t.Helper()
 	for _, k := range []string{
 		"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE",
@@ -38,7 +38,7 @@ type instance struct {
 	ds   *datasource.EC2
 }
 
-func newInstance(t *testing.T, cfg testbed.IMDSConfig, deadline time.Duration) *instance {
+func newInstance(t testing.TB, cfg testbed.IMDSConfig, deadline time.Duration) *instance {
 	t.Helper()
 	m := testbed.NewIMDS(cfg)
 	u, err := m.Start()
@@ -76,6 +76,7 @@ func TestS3Answers(t *testing.T) {
 		name       string
 		step       func(n int, w http.ResponseWriter, r *http.Request)
 		deadline   time.Duration
+		window     time.Duration // IAM propagation
 		setup      func(in *instance)
 		imdsCfg    testbed.IMDSConfig
 		wantCode   string // "" = success
@@ -101,6 +102,18 @@ func TestS3Answers(t *testing.T) {
 			step:     func(n int, w http.ResponseWriter, r *http.Request) { s3Error(w, 403, "AccessDenied", "Access Denied") },
 			wantMsg: []string{src + `: access denied (AccessDenied) for role "web" after `, " attempts in 500ms",
 				"s3:GetObject on arn:aws:s3:::config/layers/base.yaml"},
+		},
+		{
+			name:     "AccessDenied past the IAM propagation window is final before the deadline",
+			deadline: 3 * time.Second, window: 300 * time.Millisecond, wantCode: "AccessDenied", wantFinal: true,
+			step: func(n int, w http.ResponseWriter, r *http.Request) { s3Error(w, 403, "AccessDenied", "Access Denied") },
+			wantMsg: []string{src + `: access denied (AccessDenied) for role "web" after `,
+				", still denied 300ms after the credentials appeared", "s3:GetObject on arn:aws:s3:::config/layers/base.yaml"},
+			check: func(t *testing.T, in *instance, took time.Duration) {
+				if took < 250*time.Millisecond || took > 1500*time.Millisecond {
+					t.Errorf("took %v, want about the 300ms window, well before the 3s deadline", took)
+				}
+			},
 		},
 		{
 			name: "ExpiredToken drops the cached credentials", wantCalls: 2,
@@ -214,7 +227,7 @@ func TestS3Answers(t *testing.T) {
 			defer srv.Close()
 			var logs bytes.Buffer
 			f := newTest(Options{Region: "eu-west-1", S3Endpoint: srv.URL, S3PathStyle: true,
-				IMDS: in.ds.CredentialsClient(), Role: in.ds.Role, Deadline: deadline}, &logs)
+				IMDS: in.ds.CredentialsClient(), Role: in.ds.Role, Deadline: deadline, IAMPropagation: tt.window}, &logs)
 			start := time.Now()
 			got, err := f.Bytes(context.Background(), src, "", 0)
 			took := time.Since(start)
@@ -233,7 +246,7 @@ func TestS3Answers(t *testing.T) {
 				if fe.Code != tt.wantCode || fe.Final != tt.wantFinal || fe.Bucket != "config" || fe.Key != "layers/base.yaml" {
 					t.Fatalf("Error %+v: %v", fe, err)
 				}
-				if !tt.wantFinal && fe.Deadline == 0 {
+				if !tt.wantFinal && fe.Deadline == 0 && fe.Propagation == 0 {
 					t.Errorf("a waited-out error must say the deadline: %+v", fe)
 				}
 				for _, m := range tt.wantMsg {
