@@ -69,7 +69,10 @@ type IMDS struct {
 type AWS struct {
 	Region   string   `yaml:"region"`
 	S3       S3       `yaml:"s3"`
-	Deadline Duration `yaml:"deadline"` // how long S3/https fetches are retried; default 120s
+	Deadline Duration `yaml:"deadline"` // how long S3/https fetches are retried, run-wide; default 120s
+	// IAMPropagation is how long after the role's credentials first appear
+	// S3's AccessDenied is waited out (IAM propagation); default 30s.
+	IAMPropagation Duration `yaml:"iam_propagation"`
 }
 
 // S3 points the S3 client elsewhere, e.g. at MinIO in tests.

@@ -21,6 +21,10 @@ const (
 	MaxDeadline       = time.Hour
 )
 
+// DefaultIAMPropagation: IAM changes reach S3 within seconds, rarely more;
+// an AccessDenied that outlasts this is a real denial.
+const DefaultIAMPropagation = 30 * time.Second
+
 // checker applies defaults and validates a decoded Config, placing each
 // problem at the value that causes it.
 type checker struct {
@@ -130,6 +134,7 @@ var regionRE = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
 
 func (a *AWS) check(c *checker, p string) {
 	c.deadline(joinKey(p, "deadline"), &a.Deadline, DefaultDeadline)
+	c.deadline(joinKey(p, "iam_propagation"), &a.IAMPropagation, DefaultIAMPropagation)
 	if a.Region != "" && !regionRE.MatchString(a.Region) {
 		c.errorf(joinKey(p, "region"), "%s is not an AWS region name like us-east-1", quoteShort(a.Region))
 	}

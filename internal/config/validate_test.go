@@ -118,10 +118,11 @@ func TestValidation(t *testing.T) {
 		},
 		{
 			name: "durations",
-			src:  "imds:\n  deadline: 0s\naws:\n  deadline: 2h\n",
+			src:  "imds:\n  deadline: 0s\naws:\n  deadline: 2h\n  iam_propagation: 0\n",
 			want: []string{
 				`c.yaml:2:13: imds.deadline: must be more than 0s, got 0s`,
 				`c.yaml:4:13: aws.deadline: must be at most 1h, got 2h`,
+				`c.yaml:5:20: aws.iam_propagation: must be more than 0s, got 0s`,
 			},
 		},
 		{

@@ -338,6 +338,7 @@ func newFetcher(boot *config.Config, meta *datasource.Metadata, ec2 *datasource.
 		Logger:      log,
 		Redactor:    red,
 	}
+	o.IAMPropagation = boot.AWS.IAMPropagation.Duration
 	if o.Region == "" {
 		o.Region = meta.Region
 	}

@@ -41,13 +41,17 @@ func TestE2EMinIO(t *testing.T) {
 		return c
 	}
 	const role = "web"
-	setup := func(t *testing.T, c testbed.Credentials, deadline time.Duration) (*instance, *Fetcher) {
+	setupWindow := func(t *testing.T, c testbed.Credentials, deadline, window time.Duration) (*instance, *Fetcher) {
 		t.Helper()
 		isolateAWSEnv(t)
 		in := newInstance(t, testbed.IMDSConfig{Role: role, Region: srv.Region, Credentials: c}, deadline)
 		f := newTest(Options{Region: srv.Region, S3Endpoint: srv.URL, S3PathStyle: true,
-			IMDS: in.ds.CredentialsClient(), Role: in.ds.Role, Deadline: deadline}, nil)
+			IMDS: in.ds.CredentialsClient(), Role: in.ds.Role, Deadline: deadline, IAMPropagation: window}, nil)
 		return in, f
+	}
+	setup := func(t *testing.T, c testbed.Credentials, deadline time.Duration) (*instance, *Fetcher) {
+		t.Helper()
+		return setupWindow(t, c, deadline, 0)
 	}
 	const allowed = "s3://config/layers/base.yaml"
 
@@ -85,6 +89,28 @@ func TestE2EMinIO(t *testing.T) {
 		}
 		if took := time.Since(start); took < time.Second || took > 3500*time.Millisecond {
 			t.Errorf("took %v, want about the 1.5s deadline", took)
+		}
+		t.Log(err)
+	})
+
+	t.Run("a denied object fails after the IAM propagation window, not the deadline", func(t *testing.T) {
+		_, f := setupWindow(t, mint(t), 10*time.Second, time.Second)
+		start := time.Now()
+		_, err := f.Bytes(ctx, "s3://other/secret.yaml", "", 0)
+		var fe *Error
+		if !errors.As(err, &fe) || fe.Code != "AccessDenied" || !fe.Final || fe.Propagation != time.Second {
+			t.Fatalf("err = %v (%+v)", err, fe)
+		}
+		if took := time.Since(start); took < 900*time.Millisecond || took > 4*time.Second {
+			t.Errorf("took %v, want about the 1s window", took)
+		}
+		// Later, a denial is final at the first answer.
+		start = time.Now()
+		if _, err := f.Bytes(ctx, "s3://other/secret.yaml", "", 0); !errors.As(err, &fe) || fe.Attempts != 1 || !fe.Final {
+			t.Fatalf("second fetch: %v (%+v), want final after 1 attempt", err, fe)
+		}
+		if took := time.Since(start); took > time.Second {
+			t.Errorf("second fetch took %v", took)
 		}
 		t.Log(err)
 	})
