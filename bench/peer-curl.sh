@@ -1,7 +1,8 @@
 #!/bin/sh
 # The peer: the same job as operators script it today with curl and jq —
 # IMDSv2 token, identity document, user-data, the role's credentials, the S3
-# layer the user-data names, and the file that layer names, installed 0600.
+# layer the user-data names, and the file that layer names, installed 0600
+# and fsynced.
 # No retries, no validation: it is the floor, not a competitor on features.
 set -eu
 root=$1
@@ -23,4 +24,5 @@ dest=$(printf '%s\n' "$layer" | sed -n 's|^ *- path: ||p;T;q')
 mkdir -p "$root$(dirname "$dest")"
 s3get "$src" > "$root$dest.tmp"
 chmod 0600 "$root$dest.tmp"
+sync "$root$dest.tmp"   # durable before it replaces the old one, as bootstrap does
 mv "$root$dest.tmp" "$root$dest"

@@ -230,10 +230,10 @@ func (f *Fetcher) Bytes(ctx context.Context, src, wantSHA256 string, limit int64
 }
 
 // File fetches src into a new temp file in dir, streamed (never whole in
-// memory). On any failure the temp file is removed. It is not fsynced: it is
-// a staging copy that a crash makes worthless anyway, and whoever installs
-// it makes the final copy durable (for a large file the fsync would be the
-// biggest cost of the run).
+// memory: see copyToFile) and written past the page cache where the file
+// system allows it. On any failure the temp file is removed. It is not
+// fsynced: it is a staging copy that a crash makes worthless anyway, and
+// whoever installs it makes the final copy durable.
 func (f *Fetcher) File(ctx context.Context, src, wantSHA256, dir string) (*Blob, error) {
 	tmp, err := os.CreateTemp(dir, ".bootstrap-fetch-*.tmp")
 	if err != nil {
@@ -530,8 +530,16 @@ func (f *Fetcher) attempt(parent, actx context.Context, src source, want string,
 	}
 	began := time.Now()
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(s, h), sr)
+	var n int64
+	if fs, ok := s.(*fileSink); ok {
+		n, err = copyToFile(fs.f, sr, h)
+	} else {
+		n, err = io.Copy(io.MultiWriter(s, h), sr)
+	}
+	var se *sinkError
 	switch {
+	case errors.As(err, &se):
+		return result{}, retry.Permanent(&attemptError{code: CodeLocal, err: se})
 	case errors.Is(err, errTooLarge):
 		return result{}, retry.Permanent(&attemptError{code: CodeTooLarge, limit: limit, err: errTooLarge})
 	case err != nil && sr.stalled.Load():
