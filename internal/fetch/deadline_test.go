@@ -46,10 +46,10 @@ func TestDeadlineIsRunWide(t *testing.T) {
 	}{
 		// Per-fetch deadlines waited 3 × 600ms.
 		{name: "stuck sources share one deadline", ready: -1, deadline: 600 * time.Millisecond, sources: 3,
-			wantOK: 0, maxTook: 600*time.Millisecond + 2*60*time.Millisecond + 300*time.Millisecond},
-		// Per-fetch deadlines let all three succeed after 3 × 600ms.
-		{name: "slow sources use up the deadline", ready: 600 * time.Millisecond, deadline: 1500 * time.Millisecond, sources: 3,
-			wantOK: 2, maxTook: 1500*time.Millisecond + 300*time.Millisecond},
+			wantOK: 0, maxTook: 1300 * time.Millisecond},
+		// Per-fetch deadlines let all three succeed after 3 × 800ms.
+		{name: "slow sources use up the deadline", ready: 800 * time.Millisecond, deadline: 2 * time.Second, sources: 3,
+			wantOK: 2, maxTook: 2500 * time.Millisecond},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -76,7 +76,7 @@ func TestDeadlineIsRunWide(t *testing.T) {
 				if i > ok && fe.Attempts != 1 {
 					t.Errorf("source %d after the deadline: %d attempts, want 1", i, fe.Attempts)
 				}
-				if i > ok && time.Since(fetchStart) > 100*time.Millisecond {
+				if i > ok && time.Since(fetchStart) > 300*time.Millisecond {
 					t.Errorf("source %d after the deadline took %v", i, time.Since(fetchStart))
 				}
 			}
