@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math"
 	"os"
 	"strings"
 	"testing"
@@ -113,6 +114,31 @@ func TestE2EMinIO(t *testing.T) {
 			t.Errorf("second fetch took %v", took)
 		}
 		t.Log(err)
+	})
+
+	t.Run("a large object in ranged parts, and in two streams", func(t *testing.T) {
+		big := randomBytes(3<<20+12345, 3)
+		if err := srv.Put(ctx, "config", "big.bin", big); err != nil {
+			t.Fatal(err)
+		}
+		for _, fast := range []float64{math.Inf(1), 0} {
+			_, f := setup(t, mint(t), 5*time.Second)
+			f.parts = partTuning{threshold: 1 << 20, size: 256 << 10, streams: 3, probe: 256 << 10, fast: fast}
+			blob, err := f.File(ctx, "s3://config/big.bin", digest(big), t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := os.ReadFile(blob.Path); !bytes.Equal(got, big) {
+				t.Fatal("content differs")
+			}
+			want := int64(1 + 9) // the first MiB, then 2 MiB + 12345 in 256 KiB parts
+			if fast == 0 {
+				want = 2
+			}
+			if f.Requests() != want {
+				t.Errorf("fast=%v: %d S3 requests, want %d", fast, f.Requests(), want)
+			}
+		}
 	})
 
 	t.Run("role list 404 at boot, then the role appears", func(t *testing.T) {

@@ -127,6 +127,7 @@ type Fetcher struct {
 	// Tuning; tests shorten them.
 	backoff retry.Policy
 	stall   time.Duration
+	parts   partTuning
 }
 
 // New returns a Fetcher. It does no I/O: the S3 client is built on first
@@ -143,6 +144,7 @@ func New(o Options) *Fetcher {
 		log:     o.Logger,
 		backoff: retry.Policy{Initial: 250 * time.Millisecond, Max: 5 * time.Second},
 		stall:   stallTimeout,
+		parts:   defaultParts,
 	}
 	if f.log == nil {
 		f.log = slog.New(slog.DiscardHandler)
@@ -510,7 +512,11 @@ func (f *Fetcher) attempt(parent, actx context.Context, src source, want string,
 	var err error
 	switch src.scheme {
 	case "s3":
-		body, size, err = f.openS3(reqCtx, src)
+		if _, toFile := s.(*fileSink); toFile {
+			body, size, err = f.openS3Parts(reqCtx, src)
+		} else {
+			body, size, err = f.openS3(reqCtx, src)
+		}
 	default:
 		body, size, err = f.openHTTP(reqCtx, src)
 	}

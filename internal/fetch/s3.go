@@ -10,13 +10,10 @@ import (
 // openS3 gets the credentials (separately, so that "no credentials yet"
 // is told apart from S3's answers), then sends GetObject.
 func (f *Fetcher) openS3(ctx context.Context, src source) (io.ReadCloser, int64, error) {
-	c, creds := f.client()
-	cr, err := creds.Retrieve(ctx)
+	c, err := f.s3Client(ctx)
 	if err != nil {
-		return nil, 0, &attemptError{code: CodeNoCredentials, err: err}
+		return nil, 0, err
 	}
-	f.credentialsSeen()
-	f.remember(cr)
 	out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: &src.bucket, Key: &src.key})
 	if err != nil {
 		return nil, 0, f.classifyS3(err)
