@@ -227,3 +227,69 @@ func TestS3PartsCancel(t *testing.T) {
 		t.Errorf("temp file left behind: %v", entries)
 	}
 }
+
+// cappedStreams serves like h, each response at most rate bytes/s: S3 as
+// seen from an instance, where one stream tops out near 100 MB/s.
+type cappedStreams struct {
+	h    http.Handler
+	rate float64
+}
+
+type cappedWriter struct {
+	http.ResponseWriter
+	rate  float64
+	began time.Time
+	n     int
+}
+
+func (c *cappedWriter) Write(p []byte) (int, error) {
+	written := 0
+	for len(p) > 0 {
+		k := min(len(p), 64<<10)
+		n, err := c.ResponseWriter.Write(p[:k])
+		written += n
+		c.n += n
+		if err != nil {
+			return written, err
+		}
+		p = p[k:]
+		if ahead := time.Duration(float64(c.n)/c.rate*float64(time.Second)) - time.Since(c.began); ahead > 0 {
+			time.Sleep(ahead)
+		}
+	}
+	return written, nil
+}
+
+func (c cappedStreams) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c.h.ServeHTTP(&cappedWriter{ResponseWriter: w, rate: c.rate, began: time.Now()}, r)
+}
+
+// BenchmarkS3PartsCappedStreams: with every stream capped (50 MB/s here,
+// scaled down from S3's ~100 MB/s with a smaller object), the rest of an
+// object as 3 parallel parts against one more stream.
+func BenchmarkS3PartsCappedStreams(b *testing.B) {
+	isolateAWSEnv(b)
+	in := newInstance(b, testbed.IMDSConfig{Role: "web"}, 3*time.Second)
+	obj := randomBytes(64<<20, 4)
+	hs := httptest.NewServer(cappedStreams{h: &rangedS3{obj: obj, etag: `"v1"`}, rate: 50e6})
+	defer hs.Close()
+	for _, mode := range []struct {
+		name string
+		fast float64
+	}{{"parts", math.Inf(1)}, {"one-stream", 0}} {
+		b.Run(mode.name, func(b *testing.B) {
+			f := New(Options{Region: "eu-west-1", S3Endpoint: hs.URL, S3PathStyle: true,
+				IMDS: in.ds.CredentialsClient(), Role: in.ds.Role})
+			f.parts = partTuning{threshold: 8 << 20, size: 4 << 20, streams: 3, probe: 2 << 20, fast: mode.fast}
+			dir := b.TempDir()
+			b.SetBytes(int64(len(obj)))
+			for b.Loop() {
+				blob, err := f.File(context.Background(), "s3://config/big.bin", "", dir)
+				if err != nil {
+					b.Fatal(err)
+				}
+				os.Remove(blob.Path)
+			}
+		})
+	}
+}
