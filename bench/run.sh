@@ -9,7 +9,10 @@
 #
 # SIZE_KB sets the size of the file fetched from S3 (default 64): a large one
 # measures the download path (streaming, digest, atomic write) instead of the
-# start-up.
+# start-up. Both sides fsync the file before renaming it into place. To see
+# where the time goes: `go test -run '^$' -bench S3File -cpuprofile cpu.out
+# ./internal/fetch` (the same path against MinIO), or `perf record -g` on a
+# run of the binary (KEEP=1 keeps its work directory).
 #
 #   bash bench/run.sh            N=9 bash bench/run.sh       SIZE_KB=262144 N=3 bash bench/run.sh
 set -euo pipefail
