@@ -38,9 +38,9 @@ var defaultParts = partTuning{threshold: 64 << 20, size: 4 << 20, streams: 3, pr
 // partAttempts: tries per part before the whole download is retried.
 const partAttempts = 3
 
-// openS3Parts is openS3 for File: a GET of the first partsThreshold bytes;
-// when the object is larger, the rest comes from partsReader, pinned to
-// the first answer's ETag so that a replaced object is not mixed in.
+// openS3Parts is openS3 for File: a GET of the first f.parts.threshold
+// bytes; when the object is larger, the rest comes from joinedBody, pinned
+// to the first answer's ETag so that a replaced object is not mixed in.
 func (f *Fetcher) openS3Parts(ctx context.Context, src source) (io.ReadCloser, int64, error) {
 	c, err := f.s3Client(ctx)
 	if err != nil {
@@ -74,7 +74,7 @@ func (f *Fetcher) openS3Parts(ctx context.Context, src source) (io.ReadCloser, i
 	etag := *out.ETag
 	parallel := func() io.ReadCloser {
 		pctx, cancel := context.WithCancel(ctx)
-		pr := &partsReader{ctx: pctx, cancel: cancel, f: f, c: c, bucket: src.bucket, key: src.key, etag: etag,
+		pr := &partsReader{ctx: pctx, cancel: cancel, f: f, c: c, src: src, etag: etag,
 			size: pt.size, queue: make(chan chan part, pt.streams), free: make(chan []byte, pt.streams)}
 		for range pt.streams {
 			pr.free <- nil // allocated on first use: a small remainder needs fewer
@@ -85,27 +85,41 @@ func (f *Fetcher) openS3Parts(ctx context.Context, src source) (io.ReadCloser, i
 	}
 	single := func() io.ReadCloser {
 		return &lazyRange{open: func() (io.ReadCloser, error) {
-			out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: &src.bucket, Key: &src.key,
-				Range: rangeHeader(pt.threshold, total-pt.threshold), IfMatch: &etag})
-			if err != nil {
-				return nil, f.partError(pt.threshold, total-pt.threshold, err)
-			}
-			return out.Body, nil
+			body, _, err := f.getRange(ctx, c, src, etag, pt.threshold, total-pt.threshold)
+			return body, err
 		}}
 	}
 	return &joinedBody{first: out.Body, began: time.Now(), probe: pt.probe, fast: pt.fast,
 		parallel: parallel, single: single}, total, nil
 }
 
-// partError describes a failed range without marking it permanent: a
-// part's "final" error (PreconditionFailed: the object was replaced) is
-// for the whole download to retry.
-func (f *Fetcher) partError(off, n int64, err error) error {
-	var ae *attemptError
-	if errors.As(f.classifyS3(err), &ae) {
-		err = errors.New(f.scrub(ae.summary()))
+// getRange sends a GET for n bytes at off of the object with etag. Its
+// error is a message only, not marked permanent: a range's "final" error
+// (PreconditionFailed: the object was replaced) is for the whole download
+// to retry; permanent says whether retrying the range alone is pointless.
+func (f *Fetcher) getRange(ctx context.Context, c *s3.Client, src source, etag string, off, n int64) (body io.ReadCloser, permanent bool, err error) {
+	where := fmt.Sprintf("bytes %d-%d", off, off+n-1)
+	out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: &src.bucket, Key: &src.key,
+		Range: rangeHeader(off, n), IfMatch: &etag})
+	if err != nil {
+		cerr := f.classifyS3(err)
+		var ae *attemptError
+		if errors.As(cerr, &ae) {
+			err = errors.New(f.scrub(ae.summary()))
+		}
+		return nil, retry.IsPermanent(cerr), fmt.Errorf("%s: %w", where, err)
 	}
-	return fmt.Errorf("bytes %d-%d: %w", off, off+n-1, err)
+	// Not what was asked for: a server that ignores Range would hand out
+	// the object's start as its middle.
+	if out.ContentRange == nil || !strings.HasPrefix(*out.ContentRange, where+"/") {
+		out.Body.Close()
+		got := "none"
+		if out.ContentRange != nil {
+			got = *out.ContentRange
+		}
+		return nil, true, fmt.Errorf("%s: the answer's Content-Range is %s", where, got)
+	}
+	return out.Body, false, nil
 }
 
 // s3Client returns the client once credentials are there.
@@ -148,20 +162,20 @@ type part struct {
 // streams at a time, in order. A part that fails partAttempts times
 // fails the read (and so the attempt, which the fetch loop retries).
 type partsReader struct {
-	ctx         context.Context
-	cancel      context.CancelFunc
-	f           *Fetcher
-	c           *s3.Client
-	bucket, key string
-	etag        string
-	size        int64          // of a part
-	queue       chan chan part // in object order
-	free        chan []byte    // buffers: a part is started only with one
-	wg          sync.WaitGroup
-	cur         []byte // what is left of the part being read
-	curBuf      []byte
-	err         error
-	closeOnce   sync.Once
+	ctx       context.Context
+	cancel    context.CancelFunc
+	f         *Fetcher
+	c         *s3.Client
+	src       source
+	etag      string
+	size      int64          // of a part
+	queue     chan chan part // in object order
+	free      chan []byte    // buffers: a part is started only with one
+	wg        sync.WaitGroup
+	cur       []byte // what is left of the part being read
+	curBuf    []byte
+	err       error
+	closeOnce sync.Once
 }
 
 func (p *partsReader) produce(from, total int64) {
@@ -204,17 +218,16 @@ func (p *partsReader) fetch(off int64, buf []byte) ([]byte, error) {
 				return buf, p.ctx.Err()
 			}
 		}
-		out, gerr := p.c.GetObject(p.ctx, &s3.GetObjectInput{Bucket: &p.bucket, Key: &p.key,
-			Range: rangeHeader(off, int64(len(buf))), IfMatch: &p.etag})
+		body, permanent, gerr := p.f.getRange(p.ctx, p.c, p.src, p.etag, off, int64(len(buf)))
 		if gerr != nil {
-			err = p.f.partError(off, int64(len(buf)), gerr)
-			if retry.IsPermanent(p.f.classifyS3(gerr)) {
+			err = gerr
+			if permanent {
 				break
 			}
 			continue
 		}
-		_, err = io.ReadFull(out.Body, buf)
-		out.Body.Close()
+		_, err = io.ReadFull(body, buf)
+		body.Close()
 		if err == nil {
 			return buf, nil
 		}

@@ -27,6 +27,7 @@ type rangedS3 struct {
 	obj       []byte
 	etag      string
 	ignore    bool                                       // answer every GET with the whole object
+	dropParts bool                                       // ... every GET but of the first range
 	inject    func(n int, r *http.Request) (int, string) // status, S3 code; 0: serve
 	after     func(n int, s *rangedS3)                   // after request n was answered
 	n         atomic.Int64
@@ -65,7 +66,7 @@ func (s *rangedS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("ETag", etag)
-	if rng == "" || s.ignore {
+	if rng == "" || s.ignore || s.dropParts && !strings.HasPrefix(rng, "bytes=0-") {
 		serve(w, obj)
 		return
 	}
@@ -191,6 +192,26 @@ func TestS3Parts(t *testing.T) {
 				t.Errorf("%d part requests without If-Match", srv.noIfMatch.Load())
 			}
 		})
+	}
+}
+
+// TestS3PartsWrongRange: a part answered with other bytes than asked for
+// (a proxy that drops Range) fails the download instead of corrupting it.
+func TestS3PartsWrongRange(t *testing.T) {
+	for _, fast := range []float64{math.Inf(1), 0} {
+		isolateAWSEnv(t)
+		in := newInstance(t, testbed.IMDSConfig{Role: "web"}, 3*time.Second)
+		tune := partTuning{threshold: 64 << 10, size: 16 << 10, streams: 3, probe: 16 << 10, fast: fast}
+		srv := &rangedS3{obj: randomBytes(int(tune.threshold+5*tune.size), 5), etag: `"v1"`, dropParts: true}
+		hs := httptest.NewServer(srv)
+		f := newTest(Options{Region: "eu-west-1", S3Endpoint: hs.URL, S3PathStyle: true,
+			IMDS: in.ds.CredentialsClient(), Role: in.ds.Role, Deadline: 300 * time.Millisecond}, nil)
+		f.parts = tune
+		_, err := f.File(context.Background(), "s3://config/big.bin", "", t.TempDir())
+		hs.Close()
+		if err == nil || !strings.Contains(err.Error(), "bytes 65536-") || !strings.Contains(err.Error(), "Content-Range is none") {
+			t.Fatalf("fast=%v: err = %v, want the part's wrong answer named", fast, err)
+		}
 	}
 }
 
