@@ -20,9 +20,18 @@ type Layer struct {
 	Root   *yaml.Node // the document's top mapping (empty for an empty document)
 }
 
-// maxAliasNodes bounds how many nodes YAML aliases may expand to, so a
-// "billion laughs" document is an error rather than an out-of-memory.
-const maxAliasNodes = 10000
+// Bounds on what YAML aliases may add to a document, so a "billion laughs"
+// is an error rather than an out-of-memory. A layer's own size is bounded
+// by whoever reads it; aliases are how a small document grows large, in
+// nodes (many small copies) or in bytes (a large anchor repeated: 2,000
+// aliases of a 900 KB scalar are 1.8 GB once a plan reads them).
+const (
+	maxAliasNodes = 10000
+	maxAliasBytes = 1 << 20 // scalar bytes, as much again as a layer
+)
+
+// aliasBudget is what alias expansion may still add to one document.
+type aliasBudget struct{ nodes, bytes int }
 
 // ParseLayer parses one YAML document and checks it strictly against the
 // schema: syntax errors, unknown keys, values of the wrong kind and scalars
@@ -69,13 +78,13 @@ func ParseDocument(source string, data []byte) (root *yaml.Node, err error) {
 		if errors.Is(err, io.EOF) {
 			return emptyMapping(nil), nil
 		}
-		return nil, ErrorList{syntaxError(source, err)}
+		return nil, ErrorList{syntaxError(source, data, err)}
 	}
 	var extra yaml.Node
 	switch err := dec.Decode(&extra); {
 	case errors.Is(err, io.EOF):
 	case err != nil:
-		return nil, ErrorList{syntaxError(source, err)}
+		return nil, ErrorList{syntaxError(source, data, err)}
 	default:
 		return nil, ErrorList{{Source: source, Line: extra.Line, Column: extra.Column,
 			Msg: "a second YAML document (after ---); a layer is one document: put the other in a layer of its own"}}
@@ -92,7 +101,7 @@ func topMapping(source string, n *yaml.Node) (*yaml.Node, error) {
 		}
 		n = n.Content[0]
 	}
-	budget := maxAliasNodes
+	budget := aliasBudget{nodes: maxAliasNodes, bytes: maxAliasBytes}
 	n, err := unalias(n, &budget, 0)
 	if err != nil {
 		return nil, ErrorList{{Source: source, Line: err.at.Line, Column: err.at.Column, Msg: err.msg}}
@@ -122,7 +131,7 @@ type aliasError struct {
 
 // unalias replaces alias nodes under n by copies of their anchors, so later
 // stages see a plain tree where every node has one position and one source.
-func unalias(n *yaml.Node, budget *int, depth int) (*yaml.Node, *aliasError) {
+func unalias(n *yaml.Node, budget *aliasBudget, depth int) (*yaml.Node, *aliasError) {
 	if depth > 200 {
 		return nil, &aliasError{n, "YAML nested too deeply through aliases"}
 	}
@@ -142,9 +151,12 @@ func unalias(n *yaml.Node, budget *int, depth int) (*yaml.Node, *aliasError) {
 	return n, nil
 }
 
-func copyNode(n *yaml.Node, budget *int, depth int, alias *yaml.Node) (*yaml.Node, *aliasError) {
-	if *budget--; *budget < 0 {
+func copyNode(n *yaml.Node, budget *aliasBudget, depth int, alias *yaml.Node) (*yaml.Node, *aliasError) {
+	if budget.nodes--; budget.nodes < 0 {
 		return nil, &aliasError{alias, fmt.Sprintf("YAML aliases expand to more than %d values; write the values out", maxAliasNodes)}
+	}
+	if budget.bytes -= len(n.Value); budget.bytes < 0 {
+		return nil, &aliasError{alias, fmt.Sprintf("YAML aliases expand to more than %d KiB of values (this alias repeats the anchor at line %d); write the values out or repeat less", maxAliasBytes>>10, aliasTarget(alias).Line)}
 	}
 	if depth > 200 {
 		return nil, &aliasError{alias, "YAML nested too deeply through aliases"}
@@ -167,6 +179,14 @@ func copyNode(n *yaml.Node, budget *int, depth int, alias *yaml.Node) (*yaml.Nod
 	return &c, nil
 }
 
+// aliasTarget is the anchored node an alias (or a chain of them) refers to.
+func aliasTarget(n *yaml.Node) *yaml.Node {
+	for i := 0; n.Kind == yaml.AliasNode && n.Alias != nil && i < 100; i++ {
+		n = n.Alias
+	}
+	return n
+}
+
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 // yamlParserErrors are yaml.v3's parser (not scanner) messages. For these
@@ -183,7 +203,7 @@ var yamlParserErrors = []string{
 // syntaxError turns a yaml.v3 error ("yaml: line 3: …") into a positioned
 // Error; yaml.v3 gives no column for syntax errors, and no line for
 // problems on the first line.
-func syntaxError(source string, err error) *Error {
+func syntaxError(source string, data []byte, err error) *Error {
 	msg := err.Error()
 	m := yamlLineRE.FindStringSubmatch(msg)
 	if m == nil {
@@ -196,7 +216,31 @@ func syntaxError(source string, err error) *Error {
 				Msg: "YAML syntax: " + p + " (on this line or in the block or list that starts on it)"}
 		}
 	}
+	if strings.Contains(m[2], "tab character") {
+		// yaml.v3 names the line where the scalar before the tab starts;
+		// the tab is on a later line, and that is the line to fix.
+		if l, c := indentTab(data, line); l > 0 {
+			return &Error{Source: source, Line: l, Column: c, Msg: "YAML syntax: " + m[2] + " (indent with spaces: YAML does not allow tabs there)"}
+		}
+	}
 	return &Error{Source: source, Line: line, Msg: "YAML syntax: " + m[2]}
+}
+
+// indentTab finds the first tab in a line's indentation at or after line
+// from (1-based) and returns its line and column, or 0, 0.
+func indentTab(data []byte, from int) (line, col int) {
+	for n := 1; len(data) > 0; n++ {
+		var l []byte
+		l, data, _ = bytes.Cut(data, []byte("\n"))
+		if n < from {
+			continue
+		}
+		indent := l[:len(l)-len(bytes.TrimLeft(l, " \t"))]
+		if i := bytes.IndexByte(indent, '\t'); i >= 0 {
+			return n, i + 1
+		}
+	}
+	return 0, 0
 }
 
 // checkLayer runs the strict schema check over a top mapping.

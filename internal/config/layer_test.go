@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -126,6 +127,21 @@ func TestParseLayerErrors(t *testing.T) {
 			want: []string{`base.yaml:3: YAML syntax: mapping values are not allowed in this context`},
 		},
 		{
+			name: "tab in the indentation of line 3",
+			src:  "files:\n  - path: /x\n\tcontent: x\n",
+			want: []string{`base.yaml:3:1: YAML syntax: found a tab character that violates indentation (indent with spaces: YAML does not allow tabs there)`},
+		},
+		{
+			name: "tab after spaces, lines after a mapping",
+			src:  "imds:\n  tags: true\n\n  \taws: x\n",
+			want: []string{`base.yaml:4:3: YAML syntax: found a tab character that violates indentation (indent with spaces: YAML does not allow tabs there)`},
+		},
+		{
+			name: "tab starting a token is on its own line already",
+			src:  "a: 1\nb:\n\t- x\n",
+			want: []string{`base.yaml:3: YAML syntax: found character that cannot start any token`},
+		},
+		{
 			name: "two documents",
 			src:  "imds: {}\n---\naws: {}\n",
 			want: []string{`base.yaml:2:1: a second YAML document (after ---); a layer is one document: put the other in a layer of its own`},
@@ -172,16 +188,45 @@ func TestParseLayerEmpty(t *testing.T) {
 	}
 }
 
-func TestAliasBomb(t *testing.T) {
-	src := "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+func TestAliasBombs(t *testing.T) {
+	// Many small copies: ten aliases of ten aliases, five levels deep.
+	nested := "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
 	prev := "a"
 	for _, n := range []string{"b", "c", "d", "e", "f"} {
-		src += n + ": &" + n + " [" + strings.Repeat("*"+prev+", ", 9) + "*" + prev + "]\n"
+		nested += n + ": &" + n + " [" + strings.Repeat("*"+prev+", ", 9) + "*" + prev + "]\n"
 		prev = n
 	}
-	_, err := ParseDocument("bomb.yaml", []byte(src))
-	if err == nil || !strings.Contains(err.Error(), "aliases expand to more than") {
-		t.Fatalf("want an alias expansion error, got %v", err)
+	// A large anchor repeated: few nodes, many bytes (the issue's 970 KB
+	// document that drove plan to 1.8 GB).
+	repeated := func(anchor, aliases int) string {
+		var b strings.Builder
+		b.WriteString("files:\n  - path: /etc/a\n    content: &big " + strings.Repeat("x", anchor) + "\n")
+		for i := range aliases {
+			fmt.Fprintf(&b, "  - path: /etc/f%d\n    content: *big\n", i)
+		}
+		return b.String()
+	}
+	tests := []struct {
+		name, src string
+		want      string // "" when the document must parse
+	}{
+		{"nested aliases", nested, `bomb.yaml:4:36: YAML aliases expand to more than 10000 values; write the values out`},
+		{"a 900 KB anchor twice", repeated(900_000, 2), `bomb.yaml:7:14: YAML aliases expand to more than 1024 KiB of values (this alias repeats the anchor at line 3); write the values out or repeat less`},
+		{"a 900 KB anchor 2,000 times", repeated(900_000, 2000), `bomb.yaml:7:14: YAML aliases expand to more than 1024 KiB of values (this alias repeats the anchor at line 3); write the values out or repeat less`},
+		{"a 900 KB anchor once", repeated(900_000, 1), ""},
+		{"a 500 byte anchor 2,000 times", repeated(500, 2000), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseDocument("bomb.yaml", []byte(tt.src))
+			got := ""
+			if err != nil {
+				got = err.Error()
+			}
+			if got != tt.want {
+				t.Errorf("got error %q\nwant %q", got, tt.want)
+			}
+		})
 	}
 }
 
