@@ -15,11 +15,17 @@ type Error struct {
 	Line, Column int    // 1-based; 0 when unknown
 	Path         string // key path such as files[2].mode or aws.s3.endpoint; empty for the whole document
 	Msg          string
+	// Omitted > 0 makes this entry stand for that many further problems
+	// that were counted but not kept (see ErrorList.Add).
+	Omitted int
 }
 
 // Error formats the problem as "SOURCE:LINE:COL: PATH: MSG", leaving out the
 // parts that are unknown.
 func (e *Error) Error() string {
+	if e.Omitted > 0 {
+		return fmt.Sprintf("and %d more problems not shown; fix the ones above first", e.Omitted)
+	}
 	var b strings.Builder
 	b.WriteString(e.Source)
 	if e.Line > 0 {
@@ -39,8 +45,38 @@ func (e *Error) Error() string {
 }
 
 // ErrorList is every problem found in one pass, so an operator fixes them
-// all at once instead of one run per mistake.
+// all at once instead of one run per mistake. Past MaxErrors it only counts
+// them (Add), in a last entry with Omitted set.
 type ErrorList []*Error
+
+// MaxErrors bounds the problems one list keeps. A layer of a megabyte can
+// hold half a million mistakes; kept and printed whole they would take more
+// memory than the boot has and bury the first one, which is often the
+// cause of the rest.
+const MaxErrors = 50
+
+// Add appends e, or once the list holds MaxErrors problems, counts it in
+// the entry that says how many more there are.
+func (l *ErrorList) Add(e *Error) {
+	n := len(*l)
+	switch {
+	case n > 0 && (*l)[n-1].Omitted > 0:
+		(*l)[n-1].Omitted += max(e.Omitted, 1)
+	case e.Omitted > 0:
+		*l = append(*l, &Error{Omitted: e.Omitted})
+	case n < MaxErrors:
+		*l = append(*l, e)
+	default:
+		*l = append(*l, &Error{Omitted: 1})
+	}
+}
+
+// AddAll adds every entry of list, as Add does.
+func (l *ErrorList) AddAll(list ErrorList) {
+	for _, e := range list {
+		l.Add(e)
+	}
+}
 
 // Error joins the problems, one a line.
 func (l ErrorList) Error() string {
@@ -52,10 +88,14 @@ func (l ErrorList) Error() string {
 }
 
 // sortBy orders the list by layer (rank gives a source's layer index),
-// then line and column, keeping the order of equal entries.
+// then line and column, keeping the order of equal entries; the count of
+// omitted problems stays last.
 func (l ErrorList) sortBy(rank func(string) int) {
 	sort.SliceStable(l, func(i, j int) bool {
 		a, b := l[i], l[j]
+		if (a.Omitted > 0) != (b.Omitted > 0) {
+			return b.Omitted > 0
+		}
 		if ra, rb := rank(a.Source), rank(b.Source); ra != rb {
 			return ra < rb
 		}

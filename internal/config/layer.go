@@ -20,6 +20,10 @@ type Layer struct {
 	Root   *yaml.Node // the document's top mapping (empty for an empty document)
 }
 
+// MaxLayerBytes bounds one layer's YAML, however it arrived: fetched, read
+// from a file, or decoded from gzip or MIME user-data.
+const MaxLayerBytes = 1 << 20
+
 // Bounds on what YAML aliases may add to a document, so a "billion laughs"
 // is an error rather than an out-of-memory. A layer's own size is bounded
 // by whoever reads it; aliases are how a small document grows large, in
@@ -72,6 +76,10 @@ func ParseDocument(source string, data []byte) (root *yaml.Node, err error) {
 			root, err = nil, ErrorList{{Source: source, Msg: fmt.Sprintf("YAML parser failed: %v", r)}}
 		}
 	}()
+	if len(data) > MaxLayerBytes {
+		return nil, ErrorList{{Source: source, Msg: fmt.Sprintf("the document is %d bytes, more than the %d KiB a layer may have; split it into layers and include them",
+			len(data), MaxLayerBytes>>10)}}
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {

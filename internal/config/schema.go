@@ -101,7 +101,7 @@ type decoder struct {
 }
 
 func (d *decoder) fail(n *yaml.Node, path, format string, args ...any) {
-	d.errs = append(d.errs, &Error{
+	d.errs.Add(&Error{
 		Source: d.source(n), Line: n.Line, Column: n.Column,
 		Path: path, Msg: fmt.Sprintf(format, args...),
 	})

@@ -49,7 +49,7 @@ func (c *checker) errorf(path, format string, args ...any) {
 		}
 	}
 	src, line, col := c.m.locate(path)
-	c.errs = append(c.errs, &Error{Source: src, Line: line, Column: col, Path: path, Msg: fmt.Sprintf(format, args...)})
+	c.errs.Add(&Error{Source: src, Line: line, Column: col, Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 
 // within reports whether path is inner or the same as outer.

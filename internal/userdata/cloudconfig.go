@@ -74,7 +74,9 @@ type ccMapper struct {
 	source  string
 	out     []*yaml.Node // key, value, key, value… of the mapped layer
 	ignored map[string]bool
-	failed  bool
+	// ignoredMore counts ignored keys past maxIgnoredNamed.
+	ignoredMore int
+	failed      bool
 
 	packages    *yaml.Node // the packages: mapping, once a key needs it
 	commands    *yaml.Node // the commands: list, from runcmd and bootcmd
@@ -111,7 +113,11 @@ func (d *decoder) cloudConfig(name string, data []byte) {
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
-		d.warnf("%s: cloud-config: ignoring unsupported keys: %s", name, strings.Join(keys, ", "))
+		more := ""
+		if m.ignoredMore > 0 {
+			more = fmt.Sprintf(" and %d more", m.ignoredMore)
+		}
+		d.warnf("%s: cloud-config: ignoring unsupported keys: %s%s", name, strings.Join(keys, ", "), more)
 	}
 	if len(m.out) == 0 {
 		return
@@ -138,16 +144,24 @@ func (d *decoder) cloudConfig(name string, data []byte) {
 	}
 }
 
+// maxIgnoredNamed bounds the ignored keys named in the warning: a document
+// of a megabyte of keys must not become a warning of a megabyte.
+const maxIgnoredNamed = 50
+
 func (m *ccMapper) ignore(key string) {
 	if len(key) > 64 {
 		key = key[:64] + "…"
+	}
+	if len(m.ignored) >= maxIgnoredNamed && !m.ignored[key] {
+		m.ignoredMore++
+		return
 	}
 	m.ignored[key] = true
 }
 
 func (m *ccMapper) errorf(n *yaml.Node, path, format string, args ...any) {
 	m.failed = true
-	m.d.errs = append(m.d.errs, &config.Error{
+	m.d.errs.Add(&config.Error{
 		Source: m.source, Line: n.Line, Column: n.Column, Path: path, Msg: fmt.Sprintf(format, args...),
 	})
 }
@@ -410,9 +424,13 @@ func decodeBase64(s string) ([]byte, error) {
 	return b, err
 }
 
-// sortErrors orders one part's errors by position.
+// sortErrors orders one part's errors by position, the count of omitted
+// ones last.
 func sortErrors(errs config.ErrorList) {
 	sort.SliceStable(errs, func(i, j int) bool {
+		if a, b := errs[i].Omitted > 0, errs[j].Omitted > 0; a != b {
+			return b
+		}
 		if errs[i].Line != errs[j].Line {
 			return errs[i].Line < errs[j].Line
 		}

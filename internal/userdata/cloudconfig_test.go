@@ -2,6 +2,7 @@ package userdata
 
 import (
 	"encoding/base64"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -18,6 +19,21 @@ func TestCloudConfigWarnsOnce(t *testing.T) {
 	want := []string{"user-data: cloud-config: ignoring unsupported keys: chef, puppet, users"}
 	if strings.Join(d.Warnings, "\n") != strings.Join(want, "\n") {
 		t.Errorf("warnings %q\nwant %q", d.Warnings, want)
+	}
+}
+
+func TestCloudConfigIgnoredKeysBounded(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("#cloud-config\n")
+	for i := range 1000 {
+		fmt.Fprintf(&b, "k%04d: x\n", i)
+	}
+	d, err := Decode("user-data", []byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Warnings) != 1 || !strings.HasSuffix(d.Warnings[0], ", k0049 and 950 more") || strings.Count(d.Warnings[0], ", ") != 49 {
+		t.Errorf("warnings %q", d.Warnings)
 	}
 }
 

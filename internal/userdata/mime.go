@@ -41,14 +41,19 @@ func (d *decoder) gunzip(name string, data []byte) ([]byte, bool) {
 var errTooBig = errors.New("gzip data expands beyond the user-data limit")
 
 // gunzipBounded decompresses data, counting what it produces against the
-// budget shared by all of one user-data.
+// budget shared by all of one user-data. It stops reading past what either
+// limit allows, so a bomb is never inflated whole.
 func gunzipBounded(data []byte, budget *int) ([]byte, error) {
 	zr, err := gzip.NewReader(bytes.NewReader(data))
 	if err != nil {
 		return nil, fmt.Errorf("not gzip data: %v", err)
 	}
-	out, err := io.ReadAll(io.LimitReader(zr, int64(*budget)+1))
-	if len(out) > *budget {
+	limit := min(*budget, MaxDocument)
+	out, err := io.ReadAll(io.LimitReader(zr, int64(limit)+1))
+	if len(out) > limit && limit == MaxDocument {
+		return nil, fmt.Errorf("gzip data expands beyond %d KiB, the limit for one document; refusing it", MaxDocument>>10)
+	}
+	if len(out) > limit {
 		return nil, fmt.Errorf("%w (%d MiB for all parts together); refusing it", errTooBig, MaxDecompressed>>20)
 	}
 	if err != nil {
@@ -103,9 +108,17 @@ func (d *decoder) entity(hdr textproto.MIMEHeader, body io.Reader, depth int) {
 		return
 	}
 	mr := multipart.NewReader(body, boundary)
-	for {
+	for seen := 0; ; seen++ {
 		p, err := mr.NextRawPart()
-		if errors.Is(err, io.EOF) {
+		// A bare io.EOF is the closing boundary; the reader wraps the EOF
+		// of input that ends before it.
+		if err == io.EOF {
+			return
+		}
+		if errors.Is(err, io.EOF) && seen == 0 {
+			// Treating this as empty would skip the user-data silently.
+			d.errorf(d.source, "MIME %s: no part starts with the declared boundary %s; make the boundary parameter match the --BOUNDARY lines between the parts",
+				mediaType, quoteBoundary(boundary))
 			return
 		}
 		if err != nil {
@@ -117,6 +130,15 @@ func (d *decoder) entity(hdr textproto.MIMEHeader, body io.Reader, depth int) {
 			return
 		}
 	}
+}
+
+// quoteBoundary quotes a boundary for a message, shortened: it comes from
+// the user-data, which may be large.
+func quoteBoundary(b string) string {
+	if len(b) > 70 { // RFC 2046 allows at most 70 characters
+		return fmt.Sprintf("%q…", b[:70])
+	}
+	return fmt.Sprintf("%q", b)
 }
 
 // partName is "source[i](filename)", the name errors about a part use.
@@ -182,7 +204,11 @@ func (d *decoder) part(hdr textproto.MIMEHeader, mediaType string, body io.Reade
 		d.errorf(name, "unsupported Content-Transfer-Encoding %q; use base64, quoted-printable or 7bit", cte)
 		return
 	}
-	data, err := io.ReadAll(r)
+	data, err := io.ReadAll(io.LimitReader(r, MaxDocument+1))
+	if err == nil && len(data) > MaxDocument {
+		d.errorf(name, "the part is more than %d KiB once decoded, the limit for one document", MaxDocument>>10)
+		return
+	}
 	if err != nil {
 		what := "reading the part"
 		if cte == "base64" || cte == "quoted-printable" {

@@ -12,9 +12,14 @@ import (
 	"github.com/opsboot/bootstrap/internal/config"
 )
 
+// MaxDocument bounds each decoded document (a config layer, a
+// cloud-config, a script) as config bounds a layer: gzip and base64 are a
+// way to fit EC2's 16 KiB, not a way to more room.
+const MaxDocument = config.MaxLayerBytes
+
 // MaxDecompressed bounds everything gzip may expand to in one user-data,
 // all parts together, so a gzip bomb is an error and not an out-of-memory.
-const MaxDecompressed = 16 << 20
+const MaxDecompressed = 4 << 20
 
 // maxParts bounds the number of MIME parts, so a crafted document cannot
 // keep the boot busy.
@@ -79,7 +84,7 @@ type decoder struct {
 }
 
 func (d *decoder) errorf(source, format string, args ...any) {
-	d.errs = append(d.errs, &config.Error{Source: source, Msg: fmt.Sprintf(format, args...)})
+	d.errs.Add(&config.Error{Source: source, Msg: fmt.Sprintf(format, args...)})
 }
 
 func (d *decoder) warnf(format string, args ...any) {
@@ -89,7 +94,7 @@ func (d *decoder) warnf(format string, args ...any) {
 // addErr keeps the positioned errors of a layer, or wraps another error.
 func (d *decoder) addErr(source string, err error) {
 	if list, ok := err.(config.ErrorList); ok {
-		d.errs = append(d.errs, list...)
+		d.errs.AddAll(list)
 		return
 	}
 	d.errorf(source, "%v", err)
@@ -108,6 +113,10 @@ func (d *decoder) document(name string, data []byte) {
 	case token == "#cloud-config":
 		d.cloudConfig(name, data)
 	case strings.HasPrefix(first, "#!"):
+		if len(data) > MaxDocument {
+			d.errorf(name, "the script is %d bytes, more than the %d KiB a user-data script may have; fetch a bigger one from S3 with a small script", len(data), MaxDocument>>10)
+			return
+		}
 		d.out.Scripts = append(d.out.Scripts, Script{Name: name, Body: data})
 	case token == "#include", token == "#include-once":
 		d.errorf(name, "%s user-data is not supported: bootstrap does not fetch URLs listed in user-data; list them under include: in a bootstrap config layer", token)

@@ -119,7 +119,11 @@ func TestDecodeGzip(t *testing.T) {
 
 func TestGzipErrors(t *testing.T) {
 	bomb := gz(t, make([]byte, MaxDecompressed+1))
-	half := gz(t, append([]byte("#!/bin/sh\n"), make([]byte, MaxDecompressed/2+1)...))
+	// The issue's repro: 15 MB of YAML in a few KiB of gzip.
+	yamlBomb := gz(t, []byte("files:\n"+strings.Repeat("  - {path: /etc/x, content: xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx}\n", 15<<20/56)))
+	// Five parts just under the per-document limit: over the total.
+	fifth := gz(t, append([]byte("#!/bin/sh\n"), make([]byte, MaxDecompressed/5+1)...))
+	part := [2]string{"Content-Type: application/gzip\nContent-Transfer-Encoding: base64", base64.StdEncoding.EncodeToString(fifth)}
 	trunc := gz(t, []byte("imds: {tags: true}\n"))
 	trunc = trunc[:len(trunc)-6]
 	tests := []struct {
@@ -127,14 +131,12 @@ func TestGzipErrors(t *testing.T) {
 		raw  []byte
 		err  string
 	}{
-		{name: "bomb", raw: bomb, err: "user-data: gzip data expands beyond the user-data limit (16 MiB for all parts together); refusing it"},
+		{name: "bomb", raw: bomb, err: "user-data: gzip data expands beyond 1024 KiB, the limit for one document; refusing it"},
+		{name: "15 MB of YAML", raw: yamlBomb, err: "user-data: gzip data expands beyond 1024 KiB, the limit for one document; refusing it"},
 		{
 			name: "parts together over the limit",
-			raw: mimeDoc(
-				[2]string{"Content-Type: application/gzip\nContent-Transfer-Encoding: base64", base64.StdEncoding.EncodeToString(half)},
-				[2]string{"Content-Type: application/gzip\nContent-Transfer-Encoding: base64", base64.StdEncoding.EncodeToString(half)},
-			),
-			err: "user-data[2]: gzip data expands beyond the user-data limit",
+			raw:  mimeDoc(part, part, part, part, part),
+			err:  "user-data[5]: gzip data expands beyond the user-data limit (4 MiB for all parts together); refusing it",
 		},
 		{name: "gzip twice", raw: gz(t, gz(t, []byte("imds: {}\n"))), err: "user-data: gzip data holds gzip data again; compress user-data once"},
 		{name: "truncated", raw: trunc, err: "user-data: gzip data is corrupt or truncated"},
@@ -316,5 +318,82 @@ func TestTooManyParts(t *testing.T) {
 	_, err := Decode("user-data", mimeDoc(parts...))
 	if err == nil || !strings.Contains(err.Error(), "more than 1000 MIME parts") {
 		t.Fatalf("error %v", err)
+	}
+}
+
+func TestDocumentLimitAfterDecoding(t *testing.T) {
+	big := func(first string) []byte {
+		return append([]byte(first), bytes.Repeat([]byte("# padding\n"), MaxDocument/10+1)...)
+	}
+	b64 := func(data []byte) [2]string {
+		return [2]string{"Content-Type: text/x-shellscript\nContent-Transfer-Encoding: base64", base64.StdEncoding.EncodeToString(data)}
+	}
+	tests := []struct {
+		name string
+		raw  []byte
+		err  string
+	}{
+		{"script", big("#!/bin/sh\n"), "user-data: the script is 1048590 bytes, more than the 1024 KiB a user-data script may have"},
+		{"our YAML", big("#bootstrap-config\n"), "user-data: the document is 1048598 bytes, more than the 1024 KiB a layer may have"},
+		{"cloud-config", big("#cloud-config\n"), "user-data: the document is 1048594 bytes, more than the 1024 KiB a layer may have"},
+		{"base64 MIME part", mimeDoc(b64(big("#!/bin/sh\n"))), "user-data[1]: the part is more than 1024 KiB once decoded, the limit for one document"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Decode("user-data", tt.raw)
+			if err == nil || !strings.HasPrefix(err.Error(), tt.err) {
+				t.Fatalf("error %v\nwant one starting %q", err, tt.err)
+			}
+		})
+	}
+}
+
+func TestMIMEBoundaryNeverAppears(t *testing.T) {
+	tests := []struct {
+		name, raw, err string
+	}{
+		{
+			name: "parts use another boundary",
+			raw:  "Content-Type: multipart/mixed; boundary=\"==A==\"\nMIME-Version: 1.0\n\n--==B==\nContent-Type: text/x-shellscript\n\n#!/bin/sh\necho hi\n--==B==--\n",
+			err:  `user-data: MIME multipart/mixed: no part starts with the declared boundary "==A=="; make the boundary parameter match the --BOUNDARY lines between the parts`,
+		},
+		{
+			name: "no body at all",
+			raw:  "Content-Type: multipart/mixed; boundary=b\n\n",
+			err:  `user-data: MIME multipart/mixed: no part starts with the declared boundary "b"; make the boundary parameter match the --BOUNDARY lines between the parts`,
+		},
+		{
+			name: "boundary longer than MIME allows is shortened",
+			raw:  "Content-Type: multipart/mixed; boundary=" + strings.Repeat("b", 5000) + "\n\nno parts\n",
+			err:  `user-data: MIME multipart/mixed: no part starts with the declared boundary "` + strings.Repeat("b", 70) + `"…; make the boundary parameter match the --BOUNDARY lines between the parts`,
+		},
+		{name: "closing boundary only: empty, not an error", raw: "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b--\r\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Decode("user-data", []byte(tt.raw))
+			got := ""
+			if err != nil {
+				got = err.Error()
+			}
+			if got != tt.err {
+				t.Fatalf("error %q\nwant %q", got, tt.err)
+			}
+		})
+	}
+}
+
+func TestErrorsBounded(t *testing.T) {
+	// Every part is wrong; the list keeps the first config.MaxErrors and
+	// counts the rest.
+	parts := make([][2]string, 300)
+	for i := range parts {
+		parts[i] = [2]string{"Content-Type: text/x-bootstrap-config", "chef: {}\npuppet: {}"}
+	}
+	_, err := Decode("user-data", mimeDoc(parts...))
+	lines := strings.Split(fmt.Sprint(err), "\n")
+	want := fmt.Sprintf("and %d more problems not shown; fix the ones above first", 600-config.MaxErrors)
+	if len(lines) != config.MaxErrors+1 || lines[len(lines)-1] != want {
+		t.Fatalf("%d lines, last %q; want %d, last %q", len(lines), lines[len(lines)-1], config.MaxErrors+1, want)
 	}
 }
