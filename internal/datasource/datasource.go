@@ -9,6 +9,18 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/opsboot/bootstrap/internal/localfile"
+)
+
+// Bounds on what a datasource reads. EC2 accepts at most 16 KiB of
+// user-data; 64 times that leaves room for seed directories and emulators,
+// while a mistaken or hostile 100 MB answer is refused before it is in
+// memory. Everything else a datasource reads is a few hundred bytes.
+const (
+	MaxUserData  = 1 << 20
+	maxMetaData  = 64 << 10 // a seed's meta-data, one IMDS answer
+	maxSmallFile = 4 << 10  // machine-id, DMI fields
 )
 
 // Metadata is what a datasource knows about the machine.
@@ -86,7 +98,7 @@ func machineID(root string) string {
 	if root == "" {
 		root = "/"
 	}
-	b, err := os.ReadFile(filepath.Join(root, "etc", "machine-id"))
+	b, err := localfile.ReadFile(filepath.Join(root, "etc", "machine-id"), maxSmallFile)
 	if err != nil {
 		return ""
 	}
@@ -115,7 +127,7 @@ func Detect(root string) (kind, reason string) {
 		root = "/"
 	}
 	read := func(rel string) string {
-		b, err := os.ReadFile(filepath.Join(root, rel))
+		b, err := localfile.ReadFile(filepath.Join(root, rel), maxSmallFile)
 		if err != nil {
 			return ""
 		}

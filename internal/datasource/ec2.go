@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/smithy-go/logging"
 
+	"github.com/opsboot/bootstrap/internal/badinput"
 	"github.com/opsboot/bootstrap/internal/retry"
 )
 
@@ -491,6 +492,14 @@ func (e *EC2) classify(ex *exchange, sdkErr error) error {
 	}
 	if ex.err != nil {
 		return &sendError{method: ex.method, path: ex.path, err: ex.err}
+	}
+	if errors.Is(ex.bodyErr, errAnswerTooLarge) {
+		what := fmt.Sprintf("the answer to %s %s is larger than %d KiB", ex.method, ex.path, maxMetaData>>10)
+		if ex.path == userDataPath {
+			// Waiting cannot shrink it; the operator has to.
+			return retry.Permanent(badinput.Wrap(fmt.Errorf("the user-data is larger than %d KiB, bootstrap's limit (EC2 itself allows 16 KiB): compress it with gzip, or move configuration into include: layers in S3", MaxUserData>>10)))
+		}
+		return retry.Permanent(fmt.Errorf("%s, far more than IMDS sends; is this endpoint really IMDS?", what))
 	}
 	if ex.bodyErr != nil {
 		return &sendError{method: ex.method, path: ex.path, err: ex.bodyErr}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -14,12 +13,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/opsboot/bootstrap/internal/badinput"
+	"github.com/opsboot/bootstrap/internal/localfile"
 )
-
-// maxFileUserData bounds what the file datasource reads into memory; real
-// user-data is at most 16 KiB on EC2, a seed directory has no reason to be
-// far bigger.
-const maxFileUserData = 16 << 20
 
 // NewFile is the datasource for Vagrant and no-cloud machines: dir holds
 // user-data (optional) and meta-data (optional YAML with the keys
@@ -68,11 +63,11 @@ func (f *fileSource) Fetch(ctx context.Context) (*Metadata, error) {
 	md := &Metadata{Source: "file"}
 
 	metaPath := filepath.Join(f.dir, "meta-data")
-	b, err := os.ReadFile(metaPath)
+	b, err := localfile.ReadFile(metaPath, maxMetaData)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
-		return nil, fmt.Errorf("file datasource: %w", err)
+		return nil, seedError(err)
 	default:
 		if err := parseMetaData(metaPath, b, md); err != nil {
 			return nil, badinput.Wrap(err)
@@ -80,11 +75,11 @@ func (f *fileSource) Fetch(ctx context.Context) (*Metadata, error) {
 	}
 
 	udPath := filepath.Join(f.dir, "user-data")
-	ud, err := readLimited(udPath, maxFileUserData)
+	ud, err := localfile.ReadFile(udPath, MaxUserData)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
-		return nil, fmt.Errorf("file datasource: %w", err)
+		return nil, seedError(err)
 	default:
 		md.UserData = ud
 	}
@@ -98,22 +93,14 @@ func (f *fileSource) Fetch(ctx context.Context) (*Metadata, error) {
 	return md, nil
 }
 
-// readLimited reads at most limit bytes of path; a bigger file is an error
-// naming the file (the content itself is never quoted: it may be secret).
-func readLimited(path string, limit int64) ([]byte, error) {
-	fh, err := os.Open(path)
-	if err != nil {
-		return nil, err
+// seedError marks a seed file that is not a regular file, or too large, as
+// bad input: the operator has to fix the seed, and a rerun cannot help.
+func seedError(err error) error {
+	err = fmt.Errorf("file datasource: %w", err)
+	if errors.Is(err, localfile.ErrNotRegular) || errors.Is(err, localfile.ErrTooLarge) {
+		return badinput.Wrap(err)
 	}
-	defer fh.Close()
-	b, err := io.ReadAll(io.LimitReader(fh, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
-	}
-	return b, nil
+	return err
 }
 
 // parseMetaData fills md from the YAML in b. It walks the node tree rather

@@ -3,6 +3,7 @@ package datasource
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -50,6 +51,14 @@ type countingClient struct {
 func (c *countingClient) Do(req *http.Request) (*http.Response, error) {
 	c.n.Add(1)
 	resp, err := c.hc.Do(req)
+	if err == nil {
+		// The SDK reads every answer whole into memory: bound it here.
+		limit := int64(maxMetaData)
+		if req.URL.Path == userDataPath {
+			limit = MaxUserData
+		}
+		resp.Body = &cappedBody{ReadCloser: resp.Body, left: limit, limit: limit}
+	}
 	ob, _ := req.Context().Value(observerKey{}).(*observer)
 	if ob == nil {
 		return resp, err
@@ -117,6 +126,30 @@ func (b *watchedBody) Read(p []byte) (int, error) {
 			b.ex.bodyErr = err
 		}
 		b.ob.mu.Unlock()
+	}
+	return n, err
+}
+
+// errAnswerTooLarge is a body read past its cap.
+var errAnswerTooLarge = errors.New("answer too large")
+
+// cappedBody fails a read past limit bytes instead of returning them.
+type cappedBody struct {
+	io.ReadCloser
+	left, limit int64
+}
+
+func (b *cappedBody) Read(p []byte) (int, error) {
+	if b.left < 0 {
+		return 0, fmt.Errorf("%w: more than %d bytes", errAnswerTooLarge, b.limit)
+	}
+	if int64(len(p)) > b.left+1 {
+		p = p[:b.left+1]
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.left -= int64(n)
+	if b.left < 0 {
+		return 0, fmt.Errorf("%w: more than %d bytes", errAnswerTooLarge, b.limit)
 	}
 	return n, err
 }
