@@ -1,13 +1,14 @@
 package rootfs
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
 	"strconv"
 	"strings"
+
+	"github.com/opsboot/bootstrap/internal/localfile"
 )
 
 // ErrUnknownUser and ErrUnknownGroup are wrapped when a name is not in the
@@ -55,7 +56,7 @@ func (r *Root) lookup(file, kind, name string, notFound error) (int, error) {
 	}
 	// Read through the root so a symlinked /etc cannot point us at the
 	// host's database.
-	data, err := r.root.ReadFile(file)
+	data, err := r.readUserDB(file)
 	if errors.Is(err, fs.ErrNotExist) {
 		if name == "root" {
 			return 0, nil
@@ -65,10 +66,10 @@ func (r *Root) lookup(file, kind, name string, notFound error) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%s %q: read %s: %w", kind, name, r.display(file), unwrapPathErr(err))
 	}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 4096), len(data)+1)
-	for sc.Scan() {
-		line := sc.Text()
+	for len(data) > 0 {
+		var raw []byte
+		raw, data, _ = bytes.Cut(data, []byte("\n"))
+		line := string(raw)
 		if line == "" || line[0] == '#' || line[0] == '+' || line[0] == '-' {
 			continue
 		}
@@ -86,4 +87,23 @@ func (r *Root) lookup(file, kind, name string, notFound error) (int, error) {
 		return 0, nil
 	}
 	return 0, fmt.Errorf("%s %q: %w in %s", kind, name, notFound, r.display(file))
+}
+
+// maxUserDB bounds /etc/passwd and /etc/group. A machine with a directory
+// exported into them has a few megabytes; past that it is no user database.
+const maxUserDB = 8 << 20
+
+// readUserDB reads a user or group database of the target: a regular file
+// (a FIFO or device there would hang the run or fill its memory) of at most
+// maxUserDB bytes.
+func (r *Root) readUserDB(file string) ([]byte, error) {
+	f, err := r.root.OpenFile(file, localfile.Flags, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if _, err := localfile.Regular(f); err != nil {
+		return nil, err
+	}
+	return localfile.ReadAll(f, maxUserDB)
 }

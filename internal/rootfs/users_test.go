@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestLookup(t *testing.T) {
@@ -107,5 +109,57 @@ func TestLookupConfinedToRoot(t *testing.T) {
 	defer r.Close()
 	if id, err := r.LookupUser("hostonly"); err == nil {
 		t.Fatalf("LookupUser read the host's passwd through a symlink: uid %d", id)
+	}
+}
+
+// TestLookupUserDBNotRegular: a target whose /etc/passwd or /etc/group is a
+// FIFO, a device or too large fails the lookup at once, naming the file,
+// instead of hanging or reading without end.
+func TestLookupUserDBNotRegular(t *testing.T) {
+	giant := "app:x:7:7::/:/bin/sh\n" + strings.Repeat("x", maxUserDB) + "\n"
+	tests := []struct {
+		name  string
+		group bool
+		make  func(path string) error
+		want  string
+	}{
+		{"passwd is a FIFO", false, func(p string) error { return syscall.Mkfifo(p, 0o600) }, "etc/passwd: not a regular file: it is a FIFO"},
+		{"group is a FIFO", true, func(p string) error { return syscall.Mkfifo(p, 0o600) }, "etc/group: not a regular file: it is a FIFO"},
+		{"passwd is a directory", false, func(p string) error { return os.Mkdir(p, 0o755) }, "etc/passwd: not a regular file: it is a directory"},
+		{"passwd with a giant line", false, func(p string) error { return os.WriteFile(p, []byte(giant), 0o644) }, "etc/passwd: file too large: more than 8388608 bytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.Mkdir(filepath.Join(dir, "etc"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			name := "etc/passwd"
+			if tt.group {
+				name = "etc/group"
+			}
+			if err := tt.make(filepath.Join(dir, name)); err != nil {
+				t.Fatal(err)
+			}
+			r, err := Open(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			lookup := r.LookupUser
+			if tt.group {
+				lookup = r.LookupGroup
+			}
+			done := make(chan error, 1)
+			go func() { _, err := lookup("app"); done <- err }()
+			select {
+			case err := <-done:
+				if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), dir) {
+					t.Fatalf("error %v, want one naming %s and containing %q", err, dir, tt.want)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("lookup hangs")
+			}
+		})
 	}
 }
