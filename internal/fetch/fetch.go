@@ -36,6 +36,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials/ec2rolecreds"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/opsboot/bootstrap/internal/localfile"
 	"github.com/opsboot/bootstrap/internal/retry"
 	"github.com/opsboot/bootstrap/internal/secret"
 )
@@ -428,7 +429,7 @@ func (f *Fetcher) fetch(ctx context.Context, raw, want string, limit int64, s si
 		return res, fmt.Errorf("%s: plain http:// is only allowed with a sha256 to check the content against; use https://", src)
 	}
 	if srcp.scheme == "file" {
-		return f.fetchFile(srcp, want, isSecret(ctx), limit, s)
+		return f.fetchFile(ctx, srcp, want, isSecret(ctx), limit, s)
 	}
 
 	e := &Error{Source: src, Bucket: srcp.bucket, Key: srcp.key}
@@ -568,28 +569,32 @@ func checkDigest(h hash.Hash, n int64, want string, secret bool) (result, error)
 	return result{size: n, digest: got}, nil
 }
 
-// fetchFile reads a local file: nothing to wait for.
-func (f *Fetcher) fetchFile(src source, want string, secret bool, limit int64, s sink) (result, error) {
+// fetchFile reads a local file: nothing to wait for. Only a regular file
+// (a device or FIFO would stream or block forever), read no further than
+// its size when opened, and stopped by ctx.
+func (f *Fetcher) fetchFile(ctx context.Context, src source, want string, secret bool, limit int64, s sink) (result, error) {
 	e := &Error{Source: DisplaySource(src.raw), Final: true, Attempts: 1}
 	fail := func(ae *attemptError) (result, error) {
 		e.Code, e.Err, e.detail = ae.code, ae.err, ae.summary()
 		return result{}, e
 	}
-	fh, err := os.Open(src.path)
+	fh, st, err := localfile.Open(src.path, false)
 	if err != nil {
 		return fail(&attemptError{code: CodeLocal, err: err})
 	}
 	defer fh.Close()
-	if st, err := fh.Stat(); err == nil && limit >= 0 && st.Size() > limit {
+	if limit >= 0 && st.Size() > limit {
 		return fail(&attemptError{code: CodeTooLarge, limit: limit, err: errTooLarge})
 	}
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(s, h), fh)
-	if errors.Is(err, errTooLarge) {
+	n, err := io.Copy(io.MultiWriter(s, h), io.LimitReader(localfile.Reader(ctx, fh), st.Size()+1))
+	switch {
+	case errors.Is(err, errTooLarge):
 		return fail(&attemptError{code: CodeTooLarge, limit: limit, err: errTooLarge})
-	}
-	if err != nil {
+	case err != nil:
 		return fail(&attemptError{code: CodeLocal, err: err})
+	case n > st.Size():
+		return fail(&attemptError{code: CodeLocal, err: fmt.Errorf("%s grew while it was read (%d bytes when opened); write it whole before bootstrap runs", src.path, st.Size())})
 	}
 	res, err := checkDigest(h, n, want, secret)
 	var ae *attemptError
