@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+	"unicode/utf8"
 )
 
 // Step outcomes recorded in the journal.
@@ -71,6 +72,7 @@ func (d *Dir) Append(e Entry) error {
 	if !validOutcome(e.Outcome) {
 		return fmt.Errorf("state: journal entry for step %s: unknown outcome %q", e.Step, e.Outcome)
 	}
+	e.Error, e.Detail = truncateField(e.Error), truncateField(e.Detail)
 	line, err := json.Marshal(e)
 	if err != nil {
 		return fmt.Errorf("state: journal entry for step %s: %w", e.Step, err)
@@ -130,6 +132,25 @@ func (d *Dir) Append(e Entry) error {
 		}
 	}
 	return nil
+}
+
+// maxEntryField bounds an entry's error and detail text: a journal line is
+// read back whole by status, and an error about a huge input must not make
+// a huge entry (two 11 MB entries once made a 21 MB status). A variable so
+// the crash test can write entries big enough for a kill to tear.
+var maxEntryField = 8 << 10
+
+// truncateField cuts s to maxEntryField bytes at a character boundary and
+// says how much is missing; the full text is in the run's log.
+func truncateField(s string) string {
+	if len(s) <= maxEntryField {
+		return s
+	}
+	cut := maxEntryField
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + fmt.Sprintf(" … [%d more bytes cut; see the run's log]", len(s)-cut)
 }
 
 // Journal returns the journal's entries, oldest first (see ReadJournal).

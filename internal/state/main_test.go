@@ -80,6 +80,7 @@ func runChild(role, dir string) error {
 		return d.Append(Entry{Run: "run-child", Step: "step-3", Start: time.Now(), Outcome: OutcomeRunning})
 	case "journal":
 		d.maxJournal = 1 << 40 // rotation is tested separately
+		maxEntryField = journalCrashDetail
 		detail := strings.Repeat("d", journalCrashDetail)
 		for i := 0; ; i++ {
 			e := Entry{Run: "run-child", Step: fmt.Sprintf("step-%d", i), Start: time.Now(), Outcome: OutcomeOK, Detail: detail}
