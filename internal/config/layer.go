@@ -80,11 +80,15 @@ func ParseDocument(source string, data []byte) (root *yaml.Node, err error) {
 		return nil, ErrorList{{Source: source, Msg: fmt.Sprintf("the document is %d bytes, more than the %d KiB a layer may have; split it into layers and include them",
 			len(data), MaxLayerBytes>>10)}}
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
+	guard := newHeapGuard(bytes.NewReader(data), len(data))
+	dec := yaml.NewDecoder(guard)
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
 			return emptyMapping(nil), nil
+		}
+		if guard.spent() {
+			return nil, ErrorList{{Source: source, Msg: fmt.Sprintf("the document holds too many YAML values for its size: parsing it took more than %d MiB; write large values as one block scalar or split the layer", maxParseHeap>>20)}}
 		}
 		return nil, ErrorList{syntaxError(source, data, err)}
 	}
