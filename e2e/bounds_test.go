@@ -46,6 +46,11 @@ func measure(t *testing.T, env []string, args ...string) measured {
 	rssFile := filepath.Join(t.TempDir(), "rss")
 	cmd := exec.CommandContext(ctx, "/usr/bin/time", append([]string{"-o", rssFile, "-f", "%M", bin}, args...)...)
 	cmd.Env = append(cleanEnv(), env...)
+	// At the time bound kill time and bootstrap both: bootstrap alone
+	// would keep stderr open and Wait with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 2 * time.Second
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &bytes.Buffer{}, &stderr
 	start := time.Now()
