@@ -15,6 +15,10 @@ import (
 type Network struct {
 	// Hostname is the machine's name, short or fully qualified.
 	Hostname string `yaml:"hostname"`
+	// EtcHosts false leaves /etc/hosts alone (cloud-config's
+	// manage_etc_hosts: false); nil or true keeps the name's 127.0.1.1
+	// line there.
+	EtcHosts *bool `yaml:"etc_hosts"`
 	// Renderer forces the host's network stack; auto (the default) detects
 	// it from the target root.
 	Renderer string    `yaml:"renderer"`
