@@ -418,6 +418,11 @@ func NormalizeMAC(s string) (string, bool) {
 	return hw.String(), true
 }
 
+// CheckHostname says what is wrong with a short or fully qualified name
+// (RFC 1123), or "": for the cloud-config mapping, whose messages name the
+// operator's key.
+func CheckHostname(h string) string { return checkHostname(h) }
+
 // checkHostname accepts a short or fully qualified name (RFC 1123).
 func checkHostname(h string) string {
 	if len(h) > maxHostname {
