@@ -215,3 +215,61 @@ func treeState(t *testing.T, root string) string {
 	})
 	return b.String()
 }
+
+// TestNetworkBadInputThroughTheBinary: each invalid network section exits
+// 2 with a message naming the adapter entry and field, and nothing is
+// written under the root nor changed in the guest.
+func TestNetworkBadInputThroughTheBinary(t *testing.T) {
+	g := newNetGuest(t)
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "etc/network"), 0o755)
+	os.WriteFile(filepath.Join(root, "etc/network/interfaces"), []byte("auto lo\niface lo inet loopback\n"), 0o644)
+	tests := []struct {
+		name, adapters string
+		want           []string
+	}{
+		{"overlapping subnets", "{kind: private_network, ip: 10.1.0.5}\n    - {kind: private_network, ip: 10.1.0.9, netmask: 255.255.0.0}",
+			[]string{"network.adapters[1].ip:", "overlaps", "network.adapters[0]"}},
+		{"gateway outside the subnet", "{kind: public_network, ip: 10.1.0.5, gateway: 10.9.0.1}",
+			[]string{"network.adapters[0].gateway:"}},
+		{"non-contiguous netmask", "{kind: private_network, ip: 10.1.0.5, netmask: 255.0.255.0}",
+			[]string{"network.adapters[0].netmask:"}},
+		{"adapter 0", "{kind: private_network, ip: 10.1.0.5, adapter: 0}",
+			[]string{"network.adapters[0].adapter:"}},
+		{"two adapters on one device by index", "{kind: private_network, ip: 10.1.0.5, adapter: 1}\n    - {kind: private_network, ip: 10.2.0.5, adapter: 1}",
+			[]string{"network.adapters[1].adapter:", "network.adapters[0]"}},
+		{"two adapters on one device by MAC", "{kind: private_network, ip: 10.1.0.5, mac: '02:00:00:00:00:11'}\n    - {kind: private_network, ip: 10.2.0.5, mac: '020000000011'}",
+			[]string{"network.adapters[1].mac:", "network.adapters[0]"}},
+		{"unknown kind", "{kind: internal_network, ip: 10.1.0.5}",
+			[]string{"network.adapters[0].kind:", "internal_network"}},
+		{"unknown type", "{kind: private_network, type: bootp, ip: 10.1.0.5}",
+			[]string{"network.adapters[0].type:", "bootp"}},
+		{"no such device by index", "{kind: private_network, ip: 10.1.0.5, adapter: 7}",
+			[]string{"network.adapters[0].adapter:", "eth1", "eth2"}},
+		{"no such device by MAC", "{kind: private_network, ip: 10.1.0.5, mac: '02:00:00:00:00:99'}",
+			[]string{"network.adapters[0].mac:", "02:00:00:00:00:99"}},
+	}
+	guest := func() string { return g.ip("-n", g.ns, "addr") + g.ip("-n", g.ns, "route") }
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before, live := treeState(t, root), guest()
+			cfg := writeConfig(t, "network:\n  hostname: web1\n  renderer: ifupdown\n  adapters:\n    - "+tt.adapters+"\n")
+			r := (&bed{}).runProgram(t, "ip", "netns", "exec", g.ns, bin, "run", "--datasource", "none",
+				"--config", cfg, "--root", root, "--state-dir", t.TempDir())
+			if r.code != 2 {
+				t.Fatalf("exit %d, want 2: %s", r.code, r)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(r.stderr, w) {
+					t.Errorf("the error lacks %q:\n%s", w, r.stderr)
+				}
+			}
+			if after := treeState(t, root); after != before {
+				t.Errorf("the root changed:\n%s\n---\n%s", before, after)
+			}
+			if after := guest(); after != live {
+				t.Errorf("the guest changed:\n%s\n---\n%s", live, after)
+			}
+		})
+	}
+}
