@@ -59,7 +59,18 @@ func (g *netGuest) ip(args ...string) string {
 
 // primary is what must not change on eth0: link, addresses, routes.
 func (g *netGuest) primary() string {
-	return g.ip("-n", g.ns, "addr", "show", "eth0") + g.ip("-n", g.ns, "route", "show", "dev", "eth0")
+	return g.addrs("eth0") + g.ip("-n", g.ns, "route", "show", "dev", "eth0")
+}
+
+// addrs is `ip addr` for the guest (devs, or all), without the kernel's
+// duplicate address detection state: a link-local address stops being
+// "tentative" on its own a moment after the link comes up.
+func (g *netGuest) addrs(devs ...string) string {
+	args := []string{"-n", g.ns, "addr", "show"}
+	if len(devs) == 1 {
+		args = append(args, "dev", devs[0])
+	}
+	return strings.ReplaceAll(g.ip(args...), " tentative", "")
 }
 
 // listen opens a TCP listener on 127.0.0.1 inside the guest namespace (a

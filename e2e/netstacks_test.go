@@ -76,7 +76,8 @@ func ourFiles(t *testing.T, root string) []string {
 // TestNetworkStacksThroughTheBinary runs `bootstrap run` in a guest
 // namespace for each stack whose real tool Debian has, and has that tool
 // read what was written: netplan generate --root-dir, nmcli --offline,
-// ifup --no-act. Then a rerun changes nothing, and a rerun without the
+// systemd-networkd's own parser, ifup --no-act. (Debian has no ifcfg
+// tool: that renderer is checked by its goldens only.) Then a rerun changes nothing, and a rerun without the
 // second adapter removes what was written for it. The durations of the
 // first run and of the rerun are logged (go test -v).
 func TestNetworkStacksThroughTheBinary(t *testing.T) {
@@ -118,6 +119,12 @@ func TestNetworkStacksThroughTheBinary(t *testing.T) {
 				}
 				return ""
 			},
+		},
+		{
+			renderer: "networkd",
+			two:      []string{"/etc/systemd/network/50-bootstrap-eth1.network", "/etc/systemd/network/50-bootstrap-eth2.network"},
+			one:      []string{"/etc/systemd/network/50-bootstrap-eth1.network"},
+			check:    networkdParses,
 		},
 		{
 			renderer: "ifupdown",
@@ -175,9 +182,9 @@ func TestNetworkStacksThroughTheBinary(t *testing.T) {
 				t.Errorf("eth0 changed:\nbefore\n%s\nafter\n%s", eth0, after)
 			}
 
-			before := treeState(t, root) + g.ip("-n", g.ns, "addr") + g.ip("-n", g.ns, "route")
+			before := treeState(t, root) + g.addrs() + g.ip("-n", g.ns, "route")
 			rerun := run(twoAdapters)
-			if after := treeState(t, root) + g.ip("-n", g.ns, "addr") + g.ip("-n", g.ns, "route"); after != before {
+			if after := treeState(t, root) + g.addrs() + g.ip("-n", g.ns, "route"); after != before {
 				t.Errorf("a rerun changed something:\n%s\n---\n%s", before, after)
 			}
 			if strings.Contains(rerun.stderr, "network changed") {
@@ -249,7 +256,7 @@ func TestNetworkBadInputThroughTheBinary(t *testing.T) {
 		{"no such device by MAC", "{kind: private_network, ip: 10.1.0.5, mac: '02:00:00:00:00:99'}",
 			[]string{"network.adapters[0].mac:", "02:00:00:00:00:99"}},
 	}
-	guest := func() string { return g.ip("-n", g.ns, "addr") + g.ip("-n", g.ns, "route") }
+	guest := func() string { return g.addrs() + g.ip("-n", g.ns, "route") }
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before, live := treeState(t, root), guest()
@@ -272,4 +279,46 @@ func TestNetworkBadInputThroughTheBinary(t *testing.T) {
 			}
 		})
 	}
+}
+
+// networkdParses runs systemd-networkd itself for a moment, in an empty
+// network namespace and a mount namespace where /etc/systemd/network
+// holds only our files and a control file with a bad key, and returns
+// its complaints about our files.
+func networkdParses(t *testing.T, root string) string {
+	networkd := "/lib/systemd/systemd-networkd"
+	if _, err := os.Stat(networkd); err != nil {
+		tool(t, networkd)
+	}
+	src := t.TempDir()
+	for _, f := range ourFiles(t, root) {
+		os.WriteFile(filepath.Join(src, filepath.Base(f)), []byte(mustRead(t, filepath.Join(root, f))), 0o644)
+	}
+	os.WriteFile(filepath.Join(src, "99-control.network"), []byte("[Match]\nName=eth9\n[Network]\nAddres=10.0.0.1/24\n"), 0o644)
+	ns := fmt.Sprintf("bsnd%d", os.Getpid())
+	if out, err := runTool("", "ip", "netns", "add", ns); err != nil {
+		t.Fatalf("ip netns add: %v\n%s", err, out)
+	}
+	defer runTool("", "ip", "netns", "del", ns)
+	script := `set -e
+mount -t tmpfs none /etc/systemd/network
+cp "$1"/* /etc/systemd/network/
+mount -t tmpfs none /run/systemd
+mkdir -p /run/systemd/netif
+chown systemd-network /run/systemd/netif 2>/dev/null || true
+timeout 3 "$2" || true`
+	out, _ := runTool("", "ip", "netns", "exec", ns, "unshare", "-m", "sh", "-c", script, "sh", src, networkd)
+	if !strings.Contains(out, "99-control.network:4: Unknown key") {
+		return "networkd did not report the control file's bad key, so this check proves nothing:\n" + out
+	}
+	var bad []string
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "bootstrap-") {
+			bad = append(bad, line)
+		}
+	}
+	if len(bad) > 0 {
+		return "networkd: " + strings.Join(bad, "\n")
+	}
+	return ""
 }
