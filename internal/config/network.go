@@ -15,6 +15,10 @@ import (
 type Network struct {
 	// Hostname is the machine's name, short or fully qualified.
 	Hostname string `yaml:"hostname"`
+	// EtcHosts false leaves /etc/hosts alone (cloud-config's
+	// manage_etc_hosts: false); nil or true keeps the name's 127.0.1.1
+	// line there.
+	EtcHosts *bool `yaml:"etc_hosts"`
 	// Renderer forces the host's network stack; auto (the default) detects
 	// it from the target root.
 	Renderer string    `yaml:"renderer"`
@@ -413,6 +417,11 @@ func NormalizeMAC(s string) (string, bool) {
 	}
 	return hw.String(), true
 }
+
+// CheckHostname says what is wrong with a short or fully qualified name
+// (RFC 1123), or "": for the cloud-config mapping, whose messages name the
+// operator's key.
+func CheckHostname(h string) string { return checkHostname(h) }
 
 // checkHostname accepts a short or fully qualified name (RFC 1123).
 func checkHostname(h string) string {

@@ -33,6 +33,10 @@ type Metadata struct {
 	// Tags are the instance's tags; set only when asked for.
 	Tags map[string]string
 
+	// ENIs are the instance's network interfaces; nil unless read
+	// (EC2.FetchENIs, when the configuration has a network: section).
+	ENIs []ENI
+
 	// UserData is SECRET (it often carries passwords and keys): never log
 	// it, nor put it in an error. nil means no user-data was given.
 	UserData []byte
@@ -57,6 +61,11 @@ func (m *Metadata) Facts() map[string]string {
 	}
 	for k, v := range m.Tags {
 		facts["tag:"+k] = v
+	}
+	// Only when read: a reference to one otherwise is an unknown fact,
+	// not an empty list.
+	if m.ENIs != nil {
+		m.eniFacts(facts)
 	}
 	return facts
 }

@@ -187,6 +187,15 @@ func Load(ctx context.Context, in Input) (l *Loaded, err error) {
 	if err != nil {
 		return nil, badinput.Wrap(err)
 	}
+	// ENIs cost IMDS requests (datasource.FetchENIs): read only for a
+	// configuration with a network: section, and not for an image, which
+	// has none of its own. Their facts can be used in the configuration.
+	if src, _, _ := merged.Origin("network"); ec2 != nil && src != "" && !in.Image {
+		if err := ec2.FetchENIs(ctx, meta); err != nil {
+			return nil, err
+		}
+		facts = meta.Facts()
+	}
 	cfg, err := merged.Decode(facts)
 	if err != nil {
 		return nil, badinput.Wrap(err)

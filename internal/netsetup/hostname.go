@@ -23,7 +23,7 @@ const (
 	hostnameAddr = "127.0.1.1"
 )
 
-func hostnameStep(in *capability.Input, name string, runner command.Runner) (*plan.Step, error) {
+func hostnameStep(in *capability.Input, name string, etcHosts bool, runner command.Runner) (*plan.Step, error) {
 	if name == "" {
 		return nil, nil
 	}
@@ -35,9 +35,10 @@ func hostnameStep(in *capability.Input, name string, runner command.Runner) (*pl
 	}
 	ch := &changes{}
 	s := &plan.Step{Name: StepHostname, Frequency: plan.Always}
-	s.Actions = append(s.Actions,
-		newWrite(File{Path: hostnamePath, Mode: 0o644, Content: []byte(short + "\n")}, ch),
-		newWrite(File{Path: hostsPath, Mode: 0o644, Content: []byte(HostsWithName(string(cur), fqdn, short))}, ch))
+	s.Actions = append(s.Actions, newWrite(File{Path: hostnamePath, Mode: 0o644, Content: []byte(short + "\n")}, ch))
+	if etcHosts {
+		s.Actions = append(s.Actions, newWrite(File{Path: hostsPath, Mode: 0o644, Content: []byte(HostsWithName(string(cur), fqdn, short))}, ch))
+	}
 	// Only the booted system's own name is set live, and only through
 	// systemd: an image or a test root has no running hostname to change.
 	if in.Root.Dir() == "/" && !in.Image {

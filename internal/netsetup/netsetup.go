@@ -75,7 +75,7 @@ func (n Network) Steps(ctx context.Context, in *capability.Input) ([]*plan.Step,
 	if e != nil {
 		steps = append(steps, e)
 	}
-	h, err := hostnameStep(in, cfg.Network.Hostname, n.runner(in))
+	h, err := hostnameStep(in, cfg.Network.Hostname, cfg.Network.EtcHosts == nil || *cfg.Network.EtcHosts, n.runner(in))
 	if err != nil {
 		return nil, err
 	}

@@ -237,3 +237,30 @@ func TestBrokenBlockIsBadInput(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestEtcHosts: etc_hosts: false (cloud-config's manage_etc_hosts: false)
+// writes /etc/hostname and leaves /etc/hosts byte for byte.
+func TestEtcHosts(t *testing.T) {
+	for _, tt := range []struct {
+		etcHosts  string
+		wantHosts string
+	}{
+		{"", "127.0.0.1\tlocalhost\n127.0.1.1\tweb1.example.com web1\n\n::1     localhost ip6-localhost ip6-loopback\n"},
+		{"\n  etc_hosts: true", "127.0.0.1\tlocalhost\n127.0.1.1\tweb1.example.com web1\n\n::1     localhost ip6-localhost ip6-loopback\n"},
+		{"\n  etc_hosts: false", "127.0.0.1\tlocalhost\n127.0.1.1\tdebian\n\n::1     localhost ip6-localhost ip6-loopback\n"},
+	} {
+		t.Run(strings.TrimSpace(tt.etcHosts), func(t *testing.T) {
+			dir := debianRoot(t)
+			in, env := runInput(t, dir, "network:\n  hostname: web1.example.com"+tt.etcHosts+"\n", false)
+			steps, err := Network{Live: &fakeLive{}, Runner: noRun{t}}.Steps(context.Background(), in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			applyAll(t, env, steps)
+			files := snapshot(t, dir)
+			if files["/etc/hosts"] != tt.wantHosts || files["/etc/hostname"] != "web1\n" {
+				t.Errorf("hosts:\n%s\nhostname: %q", files["/etc/hosts"], files["/etc/hostname"])
+			}
+		})
+	}
+}

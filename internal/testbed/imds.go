@@ -79,6 +79,19 @@ type IMDSConfig struct {
 	// V1Only emulates an endpoint without IMDSv2: the token PUT answers
 	// 404 and GETs are served without looking at any token.
 	V1Only bool
+	// ENIs are attached network interfaces besides the primary (which is
+	// always served from MAC and LocalIPv4, device-number 0), served
+	// under network/interfaces/macs/<MAC>/.
+	ENIs []ENI
+}
+
+// ENI is one network interface as IMDS describes it. Fields are served
+// as given (not checked), so a test can serve a misshapen one.
+type ENI struct {
+	MAC          string
+	DeviceNumber string   // "1"
+	LocalIPv4s   []string // one a line, the primary private address first
+	Subnet       string   // subnet-ipv4-cidr-block, "10.1.0.0/24"
 }
 
 // Request is one HTTP request the emulator answered. Status 0 means the
@@ -148,6 +161,7 @@ func NewIMDS(cfg IMDSConfig) *IMDS {
 		cfg.Credentials.Expiration = now.Add(6 * time.Hour)
 	}
 	cfg.UserData = cloneBytes(cfg.UserData)
+	cfg.ENIs = append([]ENI(nil), cfg.ENIs...)
 	if cfg.Tags != nil {
 		tags := make(map[string]string, len(cfg.Tags))
 		for k, v := range cfg.Tags {
@@ -178,6 +192,7 @@ func (m *IMDS) Config() IMDSConfig {
 	defer m.mu.Unlock()
 	c := m.cfg
 	c.UserData = cloneBytes(c.UserData)
+	c.ENIs = append([]ENI(nil), c.ENIs...)
 	return c
 }
 
@@ -204,6 +219,23 @@ func (m *IMDS) Start() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("testbed: IMDS listen: %w", err)
 	}
+	return m.serveOn(ln)
+}
+
+// StartOn is Start on a listener the caller made: one opened inside
+// another network namespace serves a guest there. The emulator closes it.
+func (m *IMDS) StartOn(ln net.Listener) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed || m.started {
+		ln.Close()
+		return "", errors.New("testbed: IMDS already started or closed")
+	}
+	return m.serveOn(ln)
+}
+
+// serveOn serves on ln; m.mu is held.
+func (m *IMDS) serveOn(ln net.Listener) (string, error) {
 	m.ln = &faultListener{Listener: ln, down: m.isDown, conns: make(map[net.Conn]struct{})}
 	m.srv = &http.Server{
 		Handler:           m.Handler(),
@@ -635,6 +667,14 @@ func (m *IMDS) tree() *tree {
 	md(nic+"vpc-id", "vpc-0123456789abcdef0")
 	md(nic+"vpc-ipv4-cidr-block", "10.0.0.0/16")
 	md(nic+"vpc-ipv4-cidr-blocks", "10.0.0.0/16")
+	for i, e := range cfg.ENIs {
+		nic := "network/interfaces/macs/" + e.MAC + "/"
+		md(nic+"device-number", e.DeviceNumber)
+		md(nic+"interface-id", fmt.Sprintf("eni-%017x", i+1))
+		md(nic+"local-ipv4s", strings.Join(e.LocalIPv4s, "\n"))
+		md(nic+"mac", e.MAC)
+		md(nic+"subnet-ipv4-cidr-block", e.Subnet)
+	}
 
 	if cfg.Role != "" {
 		md("iam/info", jsonDoc(struct {

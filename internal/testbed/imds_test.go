@@ -146,6 +146,9 @@ func TestMetadataProtocol(t *testing.T) {
 			Expiration: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)},
 		Tags: map[string]string{"Name": "web-1", "env": "prod"},
 	}
+	enis := IMDSConfig{MAC: "0a:1b:2c:3d:4e:5f", ENIs: []ENI{
+		{MAC: "0a:1b:2c:3d:4e:60", DeviceNumber: "1", LocalIPv4s: []string{"10.1.0.10", "10.1.0.11"}, Subnet: "10.1.0.0/24"},
+	}}
 	for _, tc := range []struct {
 		name     string
 		cfg      IMDSConfig
@@ -181,6 +184,10 @@ func TestMetadataProtocol(t *testing.T) {
 			wantSub: []string{"device-number", "interface-id", "local-ipv4s", "subnet-id", "subnet-ipv4-cidr-block", "vpc-id"}},
 		{name: "nic cidr", cfg: full, path: "/latest/meta-data/network/interfaces/macs/0a:1b:2c:3d:4e:5f/subnet-ipv4-cidr-block", tok: "valid", want: 200, wantBody: "172.31.5.0/24"},
 		{name: "macs", cfg: full, path: "/latest/meta-data/network/interfaces/macs/", tok: "valid", want: 200, wantBody: "0a:1b:2c:3d:4e:5f/"},
+		{name: "macs with an ENI", cfg: enis, path: "/latest/meta-data/network/interfaces/macs/", tok: "valid", want: 200, wantBody: "0a:1b:2c:3d:4e:5f/\n0a:1b:2c:3d:4e:60/"},
+		{name: "ENI device-number", cfg: enis, path: "/latest/meta-data/network/interfaces/macs/0a:1b:2c:3d:4e:60/device-number", tok: "valid", want: 200, wantBody: "1"},
+		{name: "ENI local-ipv4s", cfg: enis, path: "/latest/meta-data/network/interfaces/macs/0a:1b:2c:3d:4e:60/local-ipv4s", tok: "valid", want: 200, wantBody: "10.1.0.10\n10.1.0.11"},
+		{name: "ENI subnet", cfg: enis, path: "/latest/meta-data/network/interfaces/macs/0a:1b:2c:3d:4e:60/subnet-ipv4-cidr-block", tok: "valid", want: 200, wantBody: "10.1.0.0/24"},
 		{name: "no role: iam/info", path: "/latest/meta-data/iam/info", tok: "valid", want: 404},
 		{name: "no role: role list", path: "/latest/meta-data/iam/security-credentials/", tok: "valid", want: 404},
 		{name: "role list", cfg: full, path: "/latest/meta-data/iam/security-credentials/", tok: "valid", want: 200, wantBody: "boot-role"},

@@ -40,6 +40,11 @@ var cloudKeys = map[string]cloudKey{
 	"package_upgrade": {apply: mapPackageFlag("upgrade")},
 	"runcmd":          {apply: mapCommands("runcmd", config.StageFinal, config.FrequencyPerInstance)},
 	"bootcmd":         {apply: mapCommands("bootcmd", config.StageEarly, config.FrequencyAlways)},
+	// Read together by mapHostname, after the other keys.
+	"hostname":          {apply: collectHostKey},
+	"fqdn":              {apply: collectHostKey},
+	"manage_etc_hosts":  {apply: collectHostKey},
+	"preserve_hostname": {apply: collectHostKey},
 }
 
 // theirPath turns a path in the mapped layer (files[2].mode) back into
@@ -81,6 +86,9 @@ type ccMapper struct {
 	packages    *yaml.Node // the packages: mapping, once a key needs it
 	commands    *yaml.Node // the commands: list, from runcmd and bootcmd
 	commandFrom []string   // commands[i] came from this cloud-config entry
+
+	host    map[string][2]*yaml.Node // hostKeys given: key, value
+	renamed map[string]string        // a path of ours → the operator's key
 }
 
 // cloudConfig maps a #cloud-config document onto a layer. Everything taken
@@ -94,7 +102,7 @@ func (d *decoder) cloudConfig(name string, data []byte) {
 		d.addErr(name, err)
 		return
 	}
-	m := &ccMapper{d: d, source: name, ignored: map[string]bool{}}
+	m := &ccMapper{d: d, source: name, ignored: map[string]bool{}, renamed: map[string]string{"network.etc_hosts": "manage_etc_hosts"}}
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := root.Content[i], root.Content[i+1]
 		if ck, ok := cloudKeys[k.Value]; ok && k.Kind == yaml.ScalarNode {
@@ -107,6 +115,7 @@ func (d *decoder) cloudConfig(name string, data []byte) {
 		}
 		m.ignore(k.Value)
 	}
+	m.mapHostname()
 	if len(m.ignored) > 0 {
 		keys := make([]string, 0, len(m.ignored))
 		for k := range m.ignored {
@@ -128,7 +137,9 @@ func (d *decoder) cloudConfig(name string, data []byte) {
 	layer, err := config.LayerFromNode(name, node)
 	if list, ok := err.(config.ErrorList); ok {
 		for _, e := range list {
-			if p, ok := m.theirCommandPath(e.Path); ok {
+			if p, ok := m.renamed[e.Path]; ok {
+				e.Path = p
+			} else if p, ok := m.theirCommandPath(e.Path); ok {
 				e.Path = p
 			} else {
 				e.Path = theirPath(e.Path)

@@ -57,6 +57,14 @@ func render(d *Decoded, err error) string {
 		b.WriteString("decoded packages:\n")
 		b.Write(out)
 	}
+	if cfg.Network.Hostname != "" || cfg.Network.EtcHosts != nil {
+		out, _ = yaml.Marshal(struct {
+			Hostname string `yaml:"hostname"`
+			EtcHosts *bool  `yaml:"etc_hosts"`
+		}{cfg.Network.Hostname, cfg.Network.EtcHosts})
+		b.WriteString("decoded network:\n")
+		b.Write(out)
+	}
 	if len(cfg.Commands) > 0 {
 		out, _ = yaml.Marshal(cfg.Commands)
 		b.WriteString("decoded commands:\n")
