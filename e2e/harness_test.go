@@ -244,13 +244,21 @@ func (b *bed) run(t *testing.T, args ...string) result {
 
 func (b *bed) runEnv(t *testing.T, extraEnv []string, args ...string) result {
 	t.Helper()
-	full := append([]string{args[0], "--datasource", "ec2", "--root", b.root, "--state-dir", b.state, "--log-format", "json"}, args[1:]...)
+	full := append([]string{bin, args[0], "--datasource", "ec2", "--root", b.root, "--state-dir", b.state, "--log-format", "json"}, args[1:]...)
+	env := append([]string{"AWS_EC2_METADATA_SERVICE_ENDPOINT=" + b.url}, extraEnv...)
+	return b.runProgram(t, env, full...)
+}
+
+// runProgram runs argv (the binary itself, or a wrapper such as `ip netns
+// exec NS bootstrap …`) with a clean environment plus b.env and extraEnv,
+// bounded in time, and keeps its output for the end-of-suite secret scan.
+func (b *bed) runProgram(t *testing.T, extraEnv []string, argv ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, full...)
-	cmd.Env = append(cleanEnv(), "AWS_EC2_METADATA_SERVICE_ENDPOINT="+b.url)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = append(cleanEnv(), extraEnv...)
 	cmd.Env = append(cmd.Env, b.env...)
-	cmd.Env = append(cmd.Env, extraEnv...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
@@ -262,7 +270,7 @@ func (b *bed) runEnv(t *testing.T, extraEnv []string, args ...string) result {
 			r.signaled = true
 		}
 	} else if err != nil {
-		t.Fatalf("running bootstrap: %v", err)
+		t.Fatalf("running %s: %v", argv[0], err)
 	}
 	outputMu.Lock()
 	allOutput.WriteString(r.stdout)

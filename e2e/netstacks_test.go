@@ -155,7 +155,7 @@ func TestNetworkStacksThroughTheBinary(t *testing.T) {
 			run := func(cfg string) result {
 				t.Helper()
 				b := &bed{}
-				r := b.runProgram(t, "ip", "netns", "exec", g.ns, bin, "run", "--datasource", "none",
+				r := b.runProgram(t, nil, "ip", "netns", "exec", g.ns, bin, "run", "--datasource", "none",
 					"--config", writeConfig(t, fmt.Sprintf(cfg, c.renderer)), "--root", root, "--state-dir", state)
 				if r.code != 0 {
 					t.Fatalf("run: %s", r)
@@ -261,7 +261,7 @@ func TestNetworkBadInputThroughTheBinary(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			before, live := treeState(t, root), guest()
 			cfg := writeConfig(t, "network:\n  hostname: web1\n  renderer: ifupdown\n  adapters:\n    - "+tt.adapters+"\n")
-			r := (&bed{}).runProgram(t, "ip", "netns", "exec", g.ns, bin, "run", "--datasource", "none",
+			r := (&bed{}).runProgram(t, nil, "ip", "netns", "exec", g.ns, bin, "run", "--datasource", "none",
 				"--config", cfg, "--root", root, "--state-dir", t.TempDir())
 			if r.code != 2 {
 				t.Fatalf("exit %d, want 2: %s", r.code, r)

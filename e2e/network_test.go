@@ -50,7 +50,7 @@ func TestNetworkThroughTheBinary(t *testing.T) {
 	state := t.TempDir()
 	run := func() result {
 		b := &bed{}
-		return b.runProgram(t, "ip", "netns", "exec", guest, bin, "run", "--datasource", "none", "--config", cfg, "--root", root, "--state-dir", state)
+		return b.runProgram(t, nil, "ip", "netns", "exec", guest, bin, "run", "--datasource", "none", "--config", cfg, "--root", root, "--state-dir", state)
 	}
 	r := run()
 	if r.code != 0 {
@@ -109,7 +109,7 @@ func TestSecondaryENIsThroughTheBinary(t *testing.T) {
 	eth0 := g.primary()
 	run := func() (result, int) {
 		before := m.RequestCount()
-		r := b.runProgram(t, "ip", "netns", "exec", g.ns, bin, "run", "--datasource", "ec2", "--root", b.root, "--state-dir", b.state, "--log-format", "json")
+		r := b.runProgram(t, nil, "ip", "netns", "exec", g.ns, bin, "run", "--datasource", "ec2", "--root", b.root, "--state-dir", b.state, "--log-format", "json")
 		if r.code != 0 {
 			t.Fatalf("run: %s", r)
 		}

@@ -105,30 +105,7 @@ func localRun(t *testing.T, env []string, args ...string) result {
 
 func (b *bed) runRaw(t *testing.T, args ...string) result {
 	t.Helper()
-	return b.runProgram(t, append([]string{bin}, args...)...)
-}
-
-// runProgram runs argv (the binary itself, or a wrapper such as
-// `ip netns exec NS bootstrap …`), capturing its output for the secret scan.
-func (b *bed) runProgram(t *testing.T, argv ...string) result {
-	t.Helper()
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(cleanEnv(), b.env...)
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	start := time.Now()
-	err := cmd.Run()
-	r := result{stdout: stdout.String(), stderr: stderr.String(), elapsed: time.Since(start)}
-	if ee, ok := err.(*exec.ExitError); ok {
-		r.code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("running bootstrap: %v", err)
-	}
-	outputMu.Lock()
-	allOutput.WriteString(r.stdout)
-	allOutput.WriteString(r.stderr)
-	outputMu.Unlock()
-	return r
+	return b.runProgram(t, nil, append([]string{bin}, args...)...)
 }
 
 func writeConfig(t *testing.T, body string) string {
