@@ -39,7 +39,7 @@ func TestParseLayerErrors(t *testing.T) {
 		{
 			name: "unknown key lists known keys",
 			src:  "chef:\n  run_list: []\n",
-			want: []string{`base.yaml:1:1: unknown key "chef"; known keys: aws, commands, files, imds, include, network, packages, services, version`},
+			want: []string{`base.yaml:1:1: unknown key "chef"; known keys: aws, commands, files, imds, include, network, packages, puppet, services, version`},
 		},
 		{
 			name: "cloud-config key gets a hint",

@@ -167,6 +167,8 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string, sensitive bo
 			d.value(c, s.Index(i), path+"["+strconv.Itoa(i)+"]", sensitive)
 		}
 		v.Set(s)
+	case reflect.Map:
+		d.stringMap(n, v, path, sensitive)
 	case reflect.String:
 		if n.Kind != yaml.ScalarNode {
 			d.fail(n, path, "want a string, got %s", kindName(n))
@@ -258,6 +260,38 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 	}
 }
 
+// stringMap fills a map[string]T from a mapping whose keys are the
+// operator's own (puppet.conf settings, CSR extensions), not the schema's.
+func (d *decoder) stringMap(n *yaml.Node, v reflect.Value, path string, sensitive bool) {
+	if n.Kind != yaml.MappingNode {
+		d.fail(n, path, "want a mapping of names to values, got %s", kindName(n))
+		return
+	}
+	out := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
+	seen := map[string]*yaml.Node{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := deref(n.Content[i])
+		if k == nil || k.Kind != yaml.ScalarNode || k.ShortTag() == "!!merge" {
+			at := n
+			if k != nil {
+				at = k
+			}
+			d.fail(at, path, "keys must be plain names, got %s", kindName(k))
+			continue
+		}
+		kp := joinKey(path, k.Value)
+		if first, dup := seen[k.Value]; dup {
+			d.fail(k, kp, "duplicate key; it is already set at line %d:%d", first.Line, first.Column)
+			continue
+		}
+		seen[k.Value] = k
+		e := reflect.New(v.Type().Elem()).Elem()
+		d.value(n.Content[i+1], e, kp, sensitive)
+		out.SetMapIndex(reflect.ValueOf(k.Value), e)
+	}
+	v.Set(out)
+}
+
 // removeFlag checks the value of remove: only true means anything.
 func (d *decoder) removeFlag(n *yaml.Node, path string) {
 	n = deref(n)
@@ -346,6 +380,8 @@ func want(t reflect.Type) string {
 		return "true or false"
 	case reflect.Int:
 		return "a whole number"
+	case reflect.Map:
+		return "a mapping of names to values"
 	}
 	return t.String()
 }

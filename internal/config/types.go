@@ -24,6 +24,9 @@ type Config struct {
 	Services Services `yaml:"services"`
 	// Network is hostname and Vagrant-style adapters (network.go).
 	Network Network `yaml:"network,omitempty"`
+	// Puppet is the Puppet agent (puppet.go).
+	// nil when the section is absent.
+	Puppet *Puppet `yaml:"puppet,omitempty"`
 
 	// merged places errors found after validation (plan time: an owner
 	// missing from the target root) where the operator wrote the value.

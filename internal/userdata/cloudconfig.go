@@ -45,6 +45,7 @@ var cloudKeys = map[string]cloudKey{
 	"fqdn":              {apply: collectHostKey},
 	"manage_etc_hosts":  {apply: collectHostKey},
 	"preserve_hostname": {apply: collectHostKey},
+	"puppet":            {apply: mapPuppet, ours: "puppet"},
 }
 
 // theirPath turns a path in the mapped layer (files[2].mode) back into

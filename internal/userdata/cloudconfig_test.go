@@ -16,7 +16,7 @@ func TestCloudConfigWarnsOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"user-data: cloud-config: ignoring unsupported keys: chef, puppet, users"}
+	want := []string{"user-data: cloud-config: ignoring unsupported keys: chef, users"}
 	if strings.Join(d.Warnings, "\n") != strings.Join(want, "\n") {
 		t.Errorf("warnings %q\nwant %q", d.Warnings, want)
 	}

@@ -70,6 +70,11 @@ func render(d *Decoded, err error) string {
 		b.WriteString("decoded commands:\n")
 		b.Write(out)
 	}
+	if cfg.Puppet != nil {
+		out, _ = yaml.Marshal(cfg.Puppet)
+		b.WriteString("decoded puppet:\n")
+		b.Write(out)
+	}
 	return b.String()
 }
 
