@@ -23,6 +23,7 @@ import (
 
 	"github.com/opsboot/bootstrap/internal/badinput"
 	"github.com/opsboot/bootstrap/internal/engine"
+	"github.com/opsboot/bootstrap/internal/puppet"
 	"github.com/opsboot/bootstrap/internal/rootfs"
 	"github.com/opsboot/bootstrap/internal/secret"
 	"github.com/opsboot/bootstrap/internal/state"
@@ -42,7 +43,7 @@ const (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	code := Main(ctx, autosignArgs(os.Args[0], os.Args[1:]), os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
@@ -87,6 +88,7 @@ type cli struct {
 	wait    bool
 	timeout time.Duration
 	keep    bool
+	policy  string
 }
 
 // Main runs the CLI and returns the exit status. Tests call it in-process.
@@ -265,6 +267,11 @@ func init() {
 				fs.BoolVar(&c.wait, "wait", false, "wait until no run is in progress")
 				fs.DurationVar(&c.timeout, "timeout", 10*time.Minute, "with --wait, how long to wait at most")
 				fs.BoolVar(&c.json, "json", false, "print the status as JSON")
+			}},
+		{name: "autosign", usage: "autosign [--policy FILE] CERTNAME < CSR.pem",
+			summary: "puppetserver's policy-based autosign: sign (exit 0) when the CSR's challengePassword and EC2 facts pass the policy; see docs/puppet.md",
+			run:     cmdAutosign, flags: func(fs *flag.FlagSet, c *cli) {
+				fs.StringVar(&c.policy, "policy", puppet.DefaultPolicyFile, "the policy file (YAML: password_file, require_ec2, regions, accounts)")
 			}},
 		{name: "version", usage: "version", summary: "print the version and commit", run: cmdVersion},
 		{name: "demo", usage: "demo [--keep]", summary: "run the whole pipeline against an embedded IMDS emulator and object store on loopback (no AWS, no root)",

@@ -317,6 +317,9 @@ func extensions(in *capability.Input, p *config.Puppet) map[string]string {
 	if in.Datasource == "ec2" {
 		ext["pp_cloudplatform"] = "aws"
 	}
+	if v := in.Facts["account_id"]; v != "" {
+		ext[OIDAccount] = v // for autosign's account allow-list
+	}
 	for k, v := range p.CSRAttributes.ExtensionRequests {
 		ext[k] = v
 	}
