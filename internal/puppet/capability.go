@@ -21,6 +21,7 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -437,6 +438,9 @@ func newEnrol(in *capability.Input, p *config.Puppet, l Layout, certname string,
 	}
 	argv = append(argv, p.ExecArgs...)
 	argv = append(argv, "--waitforcert", seconds(p.WaitForCert.Duration), "--maxwaitforcert", seconds(p.MaxWaitForCert.Duration))
+	if !slices.ContainsFunc(p.ExecArgs, func(a string) bool { return strings.HasPrefix(a, "--color") }) {
+		argv = append(argv, "--color=false") // the log is not a terminal
+	}
 	server, _ := p.Conf.Lookup("server")
 	if server == "" {
 		server = "puppet"

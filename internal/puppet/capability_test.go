@@ -190,7 +190,7 @@ func TestEnrol(t *testing.T) {
 		t.Errorf("package calls %q: puppet-agent not installed", b.pkgs.Calls)
 	}
 	// The agent ran once, with the bounded wait, and saw the CSR attributes.
-	if len(b.run.calls) != 1 || !strings.HasSuffix(strings.Join(b.run.calls[0], " "), "agent --test --waitforcert 10 --maxwaitforcert 300") {
+	if len(b.run.calls) != 1 || !strings.HasSuffix(strings.Join(b.run.calls[0], " "), "agent --test --waitforcert 10 --maxwaitforcert 300 --color=false") {
 		t.Fatalf("puppet calls %q", b.run.calls)
 	}
 	for _, want := range []string{`1.2.840.113549.1.9.7: "` + password + `"`, `pp_instance_id: "i-0123456789abcdef0"`, `pp_image_name: "ami-0abc1234"`,
