@@ -415,7 +415,8 @@ func TestEnrolConvergeAndSecondRun(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("first run: %s", r)
 	}
-	t.Logf("first run (install check, config, enrolment, catalog): %s", r.elapsed.Round(time.Millisecond))
+	t.Logf("first run (install check, config, enrolment, catalog): %s; the agent's run %v; bootstrap's peak RSS %v kB",
+		r.elapsed.Round(time.Millisecond), logField(r.stderr, "puppet agent run finished", "duration"), logField(r.stderr, "run finished", "max_rss_kb"))
 	got, err := os.ReadFile(filepath.Join(outDir, n.id))
 	if err != nil || string(got) != "certname="+n.id+" region=eu-west-1\n" {
 		t.Errorf("the catalog's file resource: %q, %v", got, err)
@@ -510,6 +511,17 @@ func TestFleet(t *testing.T) {
 		}
 	}
 	t.Logf("fleet of %d: wall %s, slowest %s", size, wall.Round(time.Millisecond), slowest.Round(time.Millisecond))
+}
+
+// logField is a field of the JSON log record with this message.
+func logField(stderr, msg, field string) any {
+	for _, line := range strings.Split(stderr, "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) == nil && rec["msg"] == msg {
+			return rec[field]
+		}
+	}
+	return nil
 }
 
 // checkNoSecrets fails the suite if any output holds the challenge
