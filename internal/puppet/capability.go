@@ -143,10 +143,12 @@ func (c Capability) install(ctx context.Context, in *capability.Input, p *config
 		return &plan.Step{Name: StepInstall, Frequency: plan.PerInstance, Done: in.IsDone(StepInstall), Actions: []plan.Action{a}}, nil
 	}
 	sub := *in.Config
-	sub.Packages = config.Packages{Manager: config.ManagerAuto, Install: []config.Package{{Name: p.PackageName, Version: p.Version}}}
+	// The index is refreshed only when the package is missing (a fresh
+	// image's lists may be empty or stale); an installed agent costs one
+	// query.
+	sub.Packages = config.Packages{Manager: config.ManagerAuto, Update: true, Install: []config.Package{{Name: p.PackageName, Version: p.Version}}}
 	var pre []plan.Action
 	if p.InstallType == config.PuppetInstallRepo {
-		sub.Packages.Update = true
 		if !in.IsDone(StepInstall) {
 			var err error
 			if pre, err = repoFiles(ctx, in, p); err != nil {

@@ -304,38 +304,50 @@ func tail(s string, n int) string {
 type node struct {
 	imds  *testbed.IMDS
 	id    string
-	dir   string
+	dir   string // the agent's conf, ssl and var dirs (root /)
+	root  string // the target root
 	state string
 }
 
-func newNode(t *testing.T, id, secretKey string) *node {
+// newNode makes an instance. With root "", the target is / and the
+// agent's directories are the node's own; else root is an image where the
+// agent is installed and configured in its usual places.
+func newNode(t *testing.T, id, secretKey, root string) *node {
 	t.Helper()
-	n := &node{id: id, dir: t.TempDir()}
+	n := &node{id: id, dir: t.TempDir(), root: root}
 	n.state = filepath.Join(n.dir, "state")
+	paths := fmt.Sprintf(`  conf_file: %[1]s/puppet.conf
+  ssl_dir: %[1]s/ssl
+  csr_attributes_path: %[1]s/csr_attributes.yaml
+`, n.dir)
+	dirs := fmt.Sprintf(`      vardir: %[1]s/var
+      rundir: %[1]s/run
+      logdir: %[1]s/log
+`, n.dir)
+	if root == "" {
+		n.root = "/"
+	} else {
+		paths, dirs = "", ""
+		n.dir = "/var/lib/puppet" // the Debian layout's ssl dir is under it
+	}
 	cfg := fmt.Sprintf(`#bootstrap-config
 aws:
   s3: {endpoint: %q, path_style: true}
 puppet:
   install: true
   start_service: false
-  conf_file: %[2]s/puppet.conf
-  ssl_dir: %[2]s/ssl
-  csr_attributes_path: %[2]s/csr_attributes.yaml
-  challenge_password_source: s3://secrets/puppet/%[3]s
+%s  challenge_password_source: s3://secrets/puppet/%s
   waitforcert: 2s
   maxwaitforcert: 15s
   conf:
     main:
       server: localhost
-      serverport: "%[4]d"
-      vardir: %[2]s/var
-      rundir: %[2]s/run
-      logdir: %[2]s/log
+      serverport: "%d"
       keylength: "2048"
-  csr_attributes:
+%s  csr_attributes:
     extension_requests:
       pp_role: e2e
-`, s3.URL, n.dir, secretKey, port)
+`, s3.URL, paths, secretKey, port, dirs)
 	n.imds = testbed.NewIMDS(testbed.IMDSConfig{InstanceID: id, Region: "eu-west-1", AMIID: "ami-0e2e0e2e0e2e0e2e0",
 		AccountID: "123456789012", Role: role, Credentials: creds, UserData: []byte(cfg)})
 	if _, err := n.imds.Start(); err != nil {
@@ -343,6 +355,11 @@ puppet:
 	}
 	t.Cleanup(func() { n.imds.Close() })
 	return n
+}
+
+// path is a path of the agent's, on this machine.
+func (n *node) path(p ...string) string {
+	return filepath.Join(append([]string{n.root, n.dir}, p...)...)
 }
 
 type result struct {
@@ -357,7 +374,7 @@ func (r result) String() string {
 
 func (n *node) run(t *testing.T, args ...string) result {
 	t.Helper()
-	full := append([]string{args[0], "--datasource", "ec2", "--root", "/", "--state-dir", n.state, "--log-format", "json"}, args[1:]...)
+	full := append([]string{args[0], "--datasource", "ec2", "--root", n.root, "--state-dir", n.state, "--log-format", "json"}, args[1:]...)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, full...)
@@ -388,7 +405,7 @@ func (n *node) run(t *testing.T, args ...string) result {
 // openssl asn1parse: each OID followed by its value, a DER UTF8String.
 func (n *node) certExtensions(t *testing.T) map[string]string {
 	t.Helper()
-	out, err := exec.Command("openssl", "asn1parse", "-in", filepath.Join(n.dir, "ssl", "certs", n.id+".pem")).CombinedOutput()
+	out, err := exec.Command("openssl", "asn1parse", "-in", n.path("ssl", "certs", n.id+".pem")).CombinedOutput()
 	if err != nil {
 		t.Fatalf("openssl: %v\n%s", err, out)
 	}
@@ -410,7 +427,7 @@ func (n *node) certExtensions(t *testing.T) map[string]string {
 }
 
 func TestEnrolConvergeAndSecondRun(t *testing.T) {
-	n := newNode(t, "i-0e2e000000000aaa1", "challenge")
+	n := newNode(t, "i-0e2e000000000aaa1", "challenge", "")
 	r := n.run(t, "run")
 	if r.code != 0 {
 		t.Fatalf("first run: %s", r)
@@ -433,11 +450,11 @@ func TestEnrolConvergeAndSecondRun(t *testing.T) {
 			t.Errorf("certificate extension %s = %q, want %q", oid, v, want)
 		}
 	}
-	fi, err := os.Stat(filepath.Join(n.dir, "csr_attributes.yaml"))
+	fi, err := os.Stat(n.path("csr_attributes.yaml"))
 	if err != nil || fi.Mode().Perm() != 0o640 {
 		t.Errorf("csr_attributes.yaml: %v %v", fi, err)
 	}
-	certBefore, _ := os.Stat(filepath.Join(n.dir, "ssl", "certs", n.id+".pem"))
+	certBefore, _ := os.Stat(n.path("ssl", "certs", n.id+".pem"))
 
 	r2 := n.run(t, "run")
 	if r2.code != 0 {
@@ -446,7 +463,7 @@ func TestEnrolConvergeAndSecondRun(t *testing.T) {
 	if strings.Contains(r2.stderr, "puppet agent") || strings.Contains(r2.stderr, "certificate request") {
 		t.Errorf("the second run ran the agent again:\n%s", r2)
 	}
-	certAfter, _ := os.Stat(filepath.Join(n.dir, "ssl", "certs", n.id+".pem"))
+	certAfter, _ := os.Stat(n.path("ssl", "certs", n.id+".pem"))
 	if !certAfter.ModTime().Equal(certBefore.ModTime()) {
 		t.Error("the certificate changed on the second run")
 	}
@@ -454,7 +471,7 @@ func TestEnrolConvergeAndSecondRun(t *testing.T) {
 }
 
 func TestWrongChallengePasswordIsPending(t *testing.T) {
-	n := newNode(t, "i-0e2e000000000bbb2", "wrong")
+	n := newNode(t, "i-0e2e000000000bbb2", "wrong", "")
 	r := n.run(t, "run")
 	if r.code != 1 {
 		t.Fatalf("want exit 1: %s", r)
@@ -467,7 +484,7 @@ func TestWrongChallengePasswordIsPending(t *testing.T) {
 	if r.elapsed > 45*time.Second {
 		t.Errorf("took %s; the wait is bounded at 15s", r.elapsed)
 	}
-	if _, err := os.Stat(filepath.Join(n.dir, "ssl", "certs", n.id+".pem")); err == nil {
+	if _, err := os.Stat(n.path("ssl", "certs", n.id+".pem")); err == nil {
 		t.Error("a certificate was signed for the wrong password")
 	}
 	log, _ := os.ReadFile(filepath.Join(work, "server", "log", "autosign.log"))
@@ -485,7 +502,7 @@ func TestFleet(t *testing.T) {
 	const size = 10
 	nodes := make([]*node, size)
 	for i := range nodes {
-		nodes[i] = newNode(t, fmt.Sprintf("i-0f1ee7%011x", i), "challenge")
+		nodes[i] = newNode(t, fmt.Sprintf("i-0f1ee7%011x", i), "challenge", "")
 	}
 	results := make([]result, size)
 	var wg sync.WaitGroup
@@ -549,4 +566,65 @@ func checkNoSecrets() int {
 		return 1
 	}
 	return 0
+}
+
+// imageRoot extracts a minimal Debian root made by mmdebstrap; the tarball
+// is cached for the day under the name the pkgmgr and e2e suites use.
+func imageRoot(t *testing.T) string {
+	t.Helper()
+	cache := os.Getenv("BOOTSTRAP_CI_CACHE")
+	if cache == "" {
+		home, _ := os.UserHomeDir()
+		cache = filepath.Join(home, ".cache", "bootstrap-ci")
+	}
+	os.MkdirAll(cache, 0o755)
+	tarball := filepath.Join(cache, "bookworm-minbase-"+time.Now().UTC().Format("20060102")+".tar")
+	if _, err := os.Stat(tarball); err != nil {
+		tmp := fmt.Sprintf("%s.tmp-%d.tar", tarball, os.Getpid())
+		if out, err := exec.Command("mmdebstrap", "--quiet", "--variant=minbase", "--mode=root", "bookworm", tmp, "/etc/apt/sources.list.d/debian.sources").CombinedOutput(); err != nil {
+			t.Fatalf("mmdebstrap: %v\n%s", err, out)
+		}
+		if err := os.Rename(tmp, tarball); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("tar", "-xf", tarball, "-C", dir).CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v\n%s", err, out)
+	}
+	return dir
+}
+
+// TestInstallIntoImageWhenMissing: a root without puppet gets the distro's
+// puppet-agent through apt (in a chroot), then enrols and converges with
+// the agent running inside it.
+func TestInstallIntoImageWhenMissing(t *testing.T) {
+	root := imageRoot(t)
+	os.Remove(filepath.Join(root, "etc/resolv.conf")) // an image has none; the package step lends one
+	if err := os.WriteFile(filepath.Join(root, "etc/hosts"), []byte("127.0.0.1 localhost\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(root, outDir), 0o755) // where the catalog's file goes
+	if _, err := os.Stat(filepath.Join(root, "usr/bin/puppet")); err == nil {
+		t.Fatal("the image already has puppet")
+	}
+	n := newNode(t, "i-0e2e000000000ccc3", "challenge", root)
+	r := n.run(t, "run")
+	if r.code != 0 {
+		t.Fatalf("run: %s", r)
+	}
+	if _, err := os.Stat(filepath.Join(root, "usr/bin/puppet")); err != nil {
+		t.Errorf("puppet not installed in the image: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(root, outDir, n.id)); err != nil || !strings.Contains(string(b), "region=eu-west-1") {
+		t.Errorf("the catalog's file: %q, %v", b, err)
+	}
+	if ext := n.certExtensions(t); ext["1.3.6.1.4.1.34380.1.1.2"] != n.id {
+		t.Errorf("pp_instance_id in the certificate: %q", ext["1.3.6.1.4.1.34380.1.1.2"])
+	}
+	fi, err := os.Stat(filepath.Join(root, "etc/puppet/csr_attributes.yaml"))
+	if err != nil || fi.Mode().Perm() != 0o640 {
+		t.Errorf("csr_attributes.yaml: %v, %v", fi, err)
+	}
+	t.Logf("install into the image + enrol + converge: %s", r.elapsed.Round(time.Millisecond))
 }
