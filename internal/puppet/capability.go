@@ -100,6 +100,13 @@ func (c Capability) Steps(ctx context.Context, in *capability.Input) ([]*plan.St
 	if in.Image {
 		return steps, nil
 	}
+	if p.Masterless != nil {
+		a, err := applyStep(ctx, in, p, l, c.Runner)
+		if err != nil {
+			return nil, err
+		}
+		return append(steps, a), nil
+	}
 	if p.ExecEnabled() {
 		steps = append(steps, &plan.Step{Name: StepEnrol, Frequency: plan.PerInstance, Done: in.IsDone(StepEnrol),
 			Actions: []plan.Action{newEnrol(in, p, l, certname, c.Runner)}})
@@ -223,12 +230,14 @@ func configure(ctx context.Context, in *capability.Input, p *config.Puppet, l La
 		s.Actions = append(s.Actions, &imageCheck{sslDir: l.SSLDir})
 		return s, nil
 	}
-	custom, err := customAttributes(ctx, in, p)
-	if err != nil {
-		return nil, err
+	if p.Masterless == nil {
+		custom, err := customAttributes(ctx, in, p)
+		if err != nil {
+			return nil, err
+		}
+		csr := CSRAttributes(custom, extensions(in, p))
+		s.Actions = append(s.Actions, memFile(l.CSRAttributes, csr, 0o640, len(custom) > 0, ""))
 	}
-	csr := CSRAttributes(custom, extensions(in, p))
-	s.Actions = append(s.Actions, memFile(l.CSRAttributes, csr, 0o640, len(custom) > 0, ""))
 	if len(p.Facts) > 0 {
 		s.Actions = append(s.Actions, memFile(path.Join(l.FactsDir, "bootstrap.yaml"), factsYAML(p.Facts), 0o644, false, ""))
 	}

@@ -3,6 +3,8 @@ package puppet
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -45,8 +47,23 @@ func (m memFetch) Bytes(_ context.Context, src, _ string, limit int64) ([]byte, 
 	return []byte(v), nil
 }
 
-func (m memFetch) File(context.Context, string, string, string) (*fetch.Blob, error) {
-	return nil, errors.New("no file fetches here")
+func (m memFetch) File(_ context.Context, src, want, dir string) (*fetch.Blob, error) {
+	v, ok := m[src]
+	if !ok {
+		return nil, fmt.Errorf("%s: not found", src)
+	}
+	sum := sha256.Sum256([]byte(v))
+	got := hex.EncodeToString(sum[:])
+	if want != "" && want != got {
+		return nil, fmt.Errorf("%s: sha256 mismatch", src)
+	}
+	f, err := os.CreateTemp(dir, "blob-")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	f.WriteString(v)
+	return &fetch.Blob{Path: f.Name(), Size: int64(len(v)), SHA256: got}, nil
 }
 
 // fakePuppet plays puppet agent: it checks csr_attributes.yaml is there
@@ -140,7 +157,7 @@ func (b *bed) plan(t *testing.T) ([]*plan.Step, string) {
 	return steps, text.String()
 }
 
-func apply(steps []*plan.Step, env *plan.Env) error {
+func applySteps(steps []*plan.Step, env *plan.Env) error {
 	for _, s := range steps {
 		if s.Done {
 			continue
@@ -183,7 +200,7 @@ func TestEnrol(t *testing.T) {
 			t.Errorf("plan lacks %q:\n%s", want, text)
 		}
 	}
-	if err := apply(steps, b.env); err != nil {
+	if err := applySteps(steps, b.env); err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Contains(b.pkgs.Calls, "install puppet-agent") {
@@ -236,7 +253,7 @@ func TestEnrolFailures(t *testing.T) {
 			b := newBed(t, enrolDoc)
 			b.run.exit, b.run.sign = tt.exit, tt.sign
 			steps, _ := b.plan(t)
-			err := apply(steps, b.env)
+			err := applySteps(steps, b.env)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error %v, want %q", err, tt.want)
 			}
@@ -254,7 +271,7 @@ func TestSecondRunDoesNotEnrol(t *testing.T) {
 	b := newBed(t, enrolDoc)
 	b.in.Done = func(step string) bool { return true }
 	steps, text := b.plan(t)
-	if err := apply(steps, b.env); err != nil {
+	if err := applySteps(steps, b.env); err != nil {
 		t.Fatal(err)
 	}
 	if len(b.run.calls) != 0 || len(b.pkgs.Calls) != 0 {
@@ -280,7 +297,7 @@ func TestImageBuild(t *testing.T) {
 	if !strings.Contains(text, "left to first boot") {
 		t.Errorf("image plan does not say what is left to first boot:\n%s", text)
 	}
-	if err := apply(steps, b.env); err != nil {
+	if err := applySteps(steps, b.env); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(b.dir, "etc/puppet/csr_attributes.yaml")); !errors.Is(err, fs.ErrNotExist) {
@@ -290,7 +307,7 @@ func TestImageBuild(t *testing.T) {
 	os.MkdirAll(filepath.Join(b.dir, "var/lib/puppet/ssl/private_keys"), 0o700)
 	os.WriteFile(filepath.Join(b.dir, "var/lib/puppet/ssl/private_keys/old.pem"), []byte("k"), 0o600)
 	steps, _ = b.plan(t)
-	if err := apply(steps, b.env); err == nil || !strings.Contains(err.Error(), "must not carry a node's key") {
+	if err := applySteps(steps, b.env); err == nil || !strings.Contains(err.Error(), "must not carry a node's key") {
 		t.Errorf("error %v, want the key refused", err)
 	}
 }
