@@ -10,7 +10,9 @@
 package puppet_test
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/tls"
 	"encoding/hex"
@@ -156,13 +158,43 @@ func startS3(ctx context.Context) error {
 	if err := s3.CreateBucket(ctx, "secrets"); err != nil {
 		return err
 	}
-	for key, body := range map[string]string{"puppet/challenge": challenge + "\n", "puppet/wrong": wrongSecret + "\n"} {
+	good, err := tgz(map[string]string{
+		"manifests/site.pp":               "include greet\n",
+		"modules/greet/manifests/init.pp": "class greet {\n  file { \"" + outDir + "/masterless\": content => \"applied on ${trusted['certname']}\\n\" }\n}\n",
+	})
+	if err != nil {
+		return err
+	}
+	bad, err := tgz(map[string]string{"manifests/site.pp": "notice('first line is fine')\nfile { '/tmp/x':\n  ensure => file\n  content => 'y',\n}\n"})
+	if err != nil {
+		return err
+	}
+	for key, body := range map[string]string{"puppet/challenge": challenge + "\n", "puppet/wrong": wrongSecret + "\n",
+		"puppet/site-good.tgz": string(good), "puppet/site-bad.tgz": string(bad)} {
 		if err := s3.Put(ctx, "secrets", key, []byte(body)); err != nil {
 			return err
 		}
 	}
 	creds, err = s3.AssumeRole(ctx, minio.ReadOnlyPolicy("secrets", "puppet/"), time.Hour)
 	return err
+}
+
+// tgz packs files into a .tar.gz.
+func tgz(files map[string]string) ([]byte, error) {
+	var buf bytes.Buffer
+	z := gzip.NewWriter(&buf)
+	w := tar.NewWriter(z)
+	for name, body := range files {
+		if err := w.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg}); err != nil {
+			return nil, err
+		}
+		w.Write([]byte(body))
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	err := z.Close()
+	return buf.Bytes(), err
 }
 
 func freePort() (int, error) {
@@ -627,4 +659,51 @@ func TestInstallIntoImageWhenMissing(t *testing.T) {
 		t.Errorf("csr_attributes.yaml: %v, %v", fi, err)
 	}
 	t.Logf("install into the image + enrol + converge: %s", r.elapsed.Round(time.Millisecond))
+}
+
+// TestMasterlessFromMinIO applies a tarball from MinIO (role credentials) with
+// puppet apply, and a broken one fails naming the file and line.
+func TestMasterlessFromMinIO(t *testing.T) {
+	t.Cleanup(func() { os.RemoveAll("/var/cache/bootstrap/puppet") })
+	for _, tt := range []struct{ name, key, want string }{
+		{"applies", "site-good.tgz", ""},
+		{"a broken manifest", "site-bad.tgz", "puppet apply exited 1: manifests/site.pp:4:3: "},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			id := "i-0e2e00000000" + fmt.Sprintf("%05x", len(tt.key))
+			n := &node{id: id, dir: t.TempDir(), root: "/"}
+			n.state = filepath.Join(n.dir, "state")
+			cfg := fmt.Sprintf(`#bootstrap-config
+aws:
+  s3: {endpoint: %q, path_style: true}
+puppet:
+  conf_file: %[2]s/puppet.conf
+  ssl_dir: %[2]s/ssl
+  masterless:
+    source: s3://secrets/puppet/%[3]s
+  conf:
+    main: {vardir: %[2]s/var, rundir: %[2]s/run, logdir: %[2]s/log}
+`, s3.URL, n.dir, tt.key)
+			n.imds = testbed.NewIMDS(testbed.IMDSConfig{InstanceID: id, Role: role, Credentials: creds, UserData: []byte(cfg)})
+			if _, err := n.imds.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer n.imds.Close()
+			r := n.run(t, "run")
+			if tt.want == "" {
+				if r.code != 0 {
+					t.Fatalf("run: %s", r)
+				}
+				b, err := os.ReadFile(filepath.Join(outDir, "masterless"))
+				if err != nil || string(b) != "applied on "+id+"\n" {
+					t.Errorf("the module's file: %q, %v", b, err)
+				}
+				t.Logf("masterless apply from MinIO: %s", r.elapsed.Round(time.Millisecond))
+				return
+			}
+			if r.code != 1 || !strings.Contains(r.stderr, tt.want) {
+				t.Errorf("want exit 1 naming %q: %s", tt.want, r)
+			}
+		})
+	}
 }
