@@ -707,3 +707,50 @@ puppet:
 		})
 	}
 }
+
+// TestBadInputExits2 runs the binary on bad puppet: input: exit 2, each
+// problem at its user-data line, column and key, and nothing written.
+func TestBadInputExits2(t *testing.T) {
+	dir := t.TempDir()
+	cfg := fmt.Sprintf(`#bootstrap-config
+puppet:
+  conf_file: %[1]s/puppet.conf
+  csr_attributes_path: %[1]s/csr_attributes.yaml
+  challenge_password: %[2]s
+  conf:
+    main:
+      server: puppet.example.com
+    agent:
+      certname: web/01
+  masterless:
+    source: s3://secrets/puppet/site-good.tgz
+`, dir, challenge)
+	n := &node{id: "i-0e2e000000000ddd4", dir: dir, root: "/", state: filepath.Join(dir, "state")}
+	n.imds = testbed.NewIMDS(testbed.IMDSConfig{InstanceID: n.id, UserData: []byte(cfg)})
+	if _, err := n.imds.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer n.imds.Close()
+	r := n.run(t, "run")
+	if r.code != 2 {
+		t.Fatalf("want exit 2: %s", r)
+	}
+	for _, want := range []string{
+		`user-data:10:17: puppet.conf.agent.certname: "web/01" is not a certname puppet accepts`,
+		`user-data:12:5: puppet.masterless: masterless applies a manifest without a server, but conf.main.server is set at user-data:8:15`,
+	} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r)
+		}
+	}
+	for _, f := range []string{"puppet.conf", "csr_attributes.yaml"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+			t.Errorf("%s written despite bad input", f)
+		}
+	}
+	// An unknown section is refused by the schema, at its key.
+	n.imds.SetUserData([]byte("#bootstrap-config\npuppet:\n  conf:\n    master: {server: x}\n"))
+	if r := n.run(t, "run"); r.code != 2 || !strings.Contains(r.stderr, `user-data:4:5: puppet.conf: unknown key \"master\"`) {
+		t.Errorf("unknown section: %s", r)
+	}
+}
