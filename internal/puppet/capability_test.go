@@ -339,3 +339,36 @@ func TestNoSectionNoSteps(t *testing.T) {
 		t.Errorf("planned %d steps without puppet:", len(steps))
 	}
 }
+
+func TestRepoInstall(t *testing.T) {
+	b := newBed(t, `puppet:
+  install_type: repo
+  package_name: openvox-agent
+  repo: {url: "https://apt.voxpupuli.org", suite: debian12, key_source: "s3://pki/openvox.asc"}
+  challenge_password: x-pw
+  conf: {main: {server: puppet.example.com}}
+`)
+	b.in.Fetcher = memFetch{"s3://pki/openvox.asc": "-----BEGIN PGP PUBLIC KEY BLOCK-----\nk\n-----END PGP PUBLIC KEY BLOCK-----\n"}
+	b.pkgs.Offers = map[string][]pkgmgr.Offer{"openvox-agent": {{Version: "8.1", From: "voxpupuli"}}}
+	steps, text := b.plan(t)
+	for _, want := range []string{
+		"/etc/apt/keyrings/bootstrap-puppet.asc",
+		"/etc/apt/sources.list.d/bootstrap-puppet.list",
+		"/etc/puppetlabs/puppet/puppet.conf", // not installed yet: a vendor repository's layout is AIO
+		"/opt/puppetlabs/bin/puppet agent --test",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("plan lacks %q:\n%s", want, text)
+		}
+	}
+	if err := applySteps(steps[:1], b.env); err != nil {
+		t.Fatal(err)
+	}
+	list, _ := os.ReadFile(filepath.Join(b.dir, "etc/apt/sources.list.d/bootstrap-puppet.list"))
+	if !strings.Contains(string(list), "deb [signed-by=/etc/apt/keyrings/bootstrap-puppet.asc] https://apt.voxpupuli.org debian12 openvox8\n") {
+		t.Errorf("sources list: %q", list)
+	}
+	if want := []string{"installed openvox-agent", "update", "available openvox-agent", "install openvox-agent"}; !slices.Equal(b.pkgs.Calls, want) {
+		t.Errorf("manager calls %q, want %q", b.pkgs.Calls, want)
+	}
+}
