@@ -12,6 +12,7 @@ import (
 	"github.com/opsboot/bootstrap/internal/netsetup"
 	"github.com/opsboot/bootstrap/internal/pkgmgr"
 	"github.com/opsboot/bootstrap/internal/plan"
+	"github.com/opsboot/bootstrap/internal/puppet"
 	"github.com/opsboot/bootstrap/internal/rootfs"
 	"github.com/opsboot/bootstrap/internal/secret"
 	"github.com/opsboot/bootstrap/internal/systemd"
@@ -64,6 +65,7 @@ var capabilities = []capability.Capability{
 	pkgmgr.Capability{},
 	files.Deferred{},
 	systemd.Services{},
+	puppet.Capability{},
 	command.Final{},
 }
 

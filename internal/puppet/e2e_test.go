@@ -115,32 +115,10 @@ func testMain(m *testing.M) int {
 	return max(code, checkNoSecrets())
 }
 
-// build makes the static binary. Until the engine lists the puppet
-// capability, a build overlay adds it to the list, without editing the
-// source; once it is listed the overlay is not used.
+// build makes the static binary.
 func build() error {
 	bin = filepath.Join(work, "bootstrap")
 	args := []string{"build", "-trimpath", "-o", bin}
-	plan, err := os.ReadFile("../engine/plan.go")
-	if err != nil {
-		return err
-	}
-	if !bytes.Contains(plan, []byte("puppet.Capability{}")) {
-		src := string(plan)
-		src = strings.Replace(src, "\tsystemd.Services{},\n", "\tsystemd.Services{},\n\tpuppet.Capability{},\n", 1)
-		src = strings.Replace(src, "import (\n", "import (\n\t\"github.com/opsboot/bootstrap/internal/puppet\"\n", 1)
-		patched := filepath.Join(work, "plan.go")
-		abs, _ := filepath.Abs("../engine/plan.go")
-		if err := os.WriteFile(patched, []byte(src), 0o644); err != nil {
-			return err
-		}
-		ov, _ := json.Marshal(map[string]any{"Replace": map[string]string{abs: patched}})
-		overlay := filepath.Join(work, "overlay.json")
-		if err := os.WriteFile(overlay, ov, 0o644); err != nil {
-			return err
-		}
-		args = append(args, "-overlay", overlay)
-	}
 	cmd := exec.Command("go", append(args, "../../cmd/bootstrap")...)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
