@@ -38,8 +38,8 @@ func TestParseLayerErrors(t *testing.T) {
 		},
 		{
 			name: "unknown key lists known keys",
-			src:  "chef:\n  run_list: []\n",
-			want: []string{`base.yaml:1:1: unknown key "chef"; known keys: aws, commands, files, imds, include, network, packages, puppet, services, version`},
+			src:  "saltstack:\n  run_list: []\n",
+			want: []string{`base.yaml:1:1: unknown key "saltstack"; known keys: aws, chef, commands, files, imds, include, network, packages, puppet, services, version`},
 		},
 		{
 			name: "cloud-config key gets a hint",

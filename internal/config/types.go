@@ -27,6 +27,8 @@ type Config struct {
 	// Puppet is the Puppet agent (puppet.go).
 	// nil when the section is absent.
 	Puppet *Puppet `yaml:"puppet,omitempty"`
+	// Chef registers the node with a Chef server (chef.go); nil when absent.
+	Chef *Chef `yaml:"chef,omitempty"`
 
 	// merged places errors found after validation (plan time: an owner
 	// missing from the target root) where the operator wrote the value.

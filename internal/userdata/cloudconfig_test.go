@@ -10,13 +10,13 @@ import (
 )
 
 func TestCloudConfigWarnsOnce(t *testing.T) {
-	raw := "#cloud-config\nruncmd: [ls]\npackages: [nginx]\nchef: {}\nusers: []\npuppet: {}\n" +
+	raw := "#cloud-config\nruncmd: [ls]\npackages: [nginx]\nusers: []\n" +
 		"write_files:\n  - {path: /a, content: a, defer: true}\n  - {path: /b, content: b, defer: true}\nbootcmd: [ls]\n"
 	d, err := Decode("user-data", []byte(raw))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"user-data: cloud-config: ignoring unsupported keys: chef, users"}
+	want := []string{"user-data: cloud-config: ignoring unsupported keys: users"}
 	if strings.Join(d.Warnings, "\n") != strings.Join(want, "\n") {
 		t.Errorf("warnings %q\nwant %q", d.Warnings, want)
 	}
