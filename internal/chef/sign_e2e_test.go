@@ -63,7 +63,9 @@ func TestSignMatchesMixlib(t *testing.T) {
 	dir := t.TempDir()
 	keyFile := writeTestKey(t, dir)
 	now := time.Date(2026, 12, 2, 18, 4, 5, 0, time.UTC)
-	keep := func(k string) bool { return strings.HasPrefix(strings.ToLower(k), "x-ops-") && !strings.EqualFold(k, "X-Ops-Server-API-Version") }
+	keep := func(k string) bool {
+		return strings.HasPrefix(strings.ToLower(k), "x-ops-") && !strings.EqualFold(k, "X-Ops-Server-API-Version")
+	}
 	for _, c := range []struct{ version, method, path, body string }{
 		{Sign13, "POST", "/organizations/acme//clients/", `{"name":"i-0abc","admin":false,"public_key":"-----BEGIN PUBLIC KEY-----\n"}`},
 		{Sign10, "POST", "/clients", `{"name":"i-0abc"}`},
