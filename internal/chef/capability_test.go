@@ -1,10 +1,16 @@
 package chef
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -41,8 +47,33 @@ func (f *mapFetcher) Bytes(_ context.Context, src, _ string, limit int64) ([]byt
 	return b, nil
 }
 
-func (f *mapFetcher) File(context.Context, string, string, string) (*fetch.Blob, error) {
-	return nil, errors.New("no file fetches here")
+func (f *mapFetcher) File(_ context.Context, src, want, dir string) (*fetch.Blob, error) {
+	f.fetched = append(f.fetched, src)
+	b, ok := f.objects[src]
+	if !ok {
+		return nil, errors.New("fetch " + src + ": 404")
+	}
+	sum := sha256.Sum256(b)
+	if got := hex.EncodeToString(sum[:]); want != "" && got != want {
+		return nil, fmt.Errorf("fetch %s: sha256 %s, want %s", src, got, want)
+	}
+	p := filepath.Join(dir, filepath.Base(src))
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		return nil, err
+	}
+	return &fetch.Blob{Path: p, Size: int64(len(b)), SHA256: hex.EncodeToString(sum[:])}, nil
+}
+
+// omnitruck answers omnitruck metadata queries for any host, with art.
+type omnitruck struct {
+	art     Artifact
+	queries []string
+}
+
+func (o *omnitruck) RoundTrip(r *http.Request) (*http.Response, error) {
+	o.queries = append(o.queries, r.URL.String())
+	b, _ := json.Marshal(o.art)
+	return &http.Response{StatusCode: 200, Body: io.NopCloser(bytes.NewReader(b)), Header: http.Header{}, Request: r}, nil
 }
 
 // loadConfig reads our YAML or, starting with #cloud-config, user-data.
@@ -113,7 +144,12 @@ func TestGoldenPlans(t *testing.T) {
 				"s3://acme-chef/data_bag_secret": []byte("s3cr3t-data-bag-passphrase\n"),
 			}})
 			in.Image = strings.Contains(file, "image")
-			steps, err := Capability{ChefClient: "/stand-in/chef-client"}.Steps(context.Background(), in)
+			os.WriteFile(filepath.Join(in.Root.Dir(), "etc/os-release"), []byte("ID=debian\nVERSION_ID=\"12\"\n"), 0o644)
+			deb := []byte("a chef .deb")
+			sum := sha256.Sum256(deb)
+			ot := &omnitruck{art: Artifact{URL: "https://packages.chef.io/files/stable/chef/18.4.12/debian/12/chef_18.4.12-1_amd64.deb", SHA256: hex.EncodeToString(sum[:]), Version: "18.4.12"}}
+			in.Fetcher.(*mapFetcher).objects[ot.art.URL] = deb
+			steps, err := Capability{ChefClient: "/stand-in/chef-client", PackageManager: offered(), Transport: ot}.Steps(context.Background(), in)
 			if err != nil {
 				t.Fatal(err)
 			}

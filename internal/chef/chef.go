@@ -29,6 +29,7 @@ import (
 	"github.com/opsboot/bootstrap/internal/badinput"
 	"github.com/opsboot/bootstrap/internal/capability"
 	"github.com/opsboot/bootstrap/internal/config"
+	"github.com/opsboot/bootstrap/internal/pkgmgr"
 	"github.com/opsboot/bootstrap/internal/plan"
 )
 
@@ -60,6 +61,9 @@ type Capability struct {
 	// ChefClient, when set, is a chef-client on this machine run instead
 	// of the root's (tests: a stand-in that records its argv).
 	ChefClient string
+	// PackageManager replaces the root's detected manager (tests: a
+	// pkgmgr.Fake).
+	PackageManager pkgmgr.Manager
 }
 
 func (Capability) Name() string { return "chef" }
@@ -77,7 +81,11 @@ func (c Capability) Steps(ctx context.Context, in *capability.Input) ([]*plan.St
 	if node == "" && !in.Image {
 		return nil, badinput.Wrap(in.Config.Errorf("chef.node_name", "no instance-id to name the node after; set chef.node_name"))
 	}
-	var steps []*plan.Step
+	install, err := c.installStep(ctx, in, ch)
+	if err != nil {
+		return nil, err
+	}
+	steps := []*plan.Step{install}
 	files, certs, err := c.filesStep(ctx, in, ch, node)
 	if err != nil {
 		return nil, err

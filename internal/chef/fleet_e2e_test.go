@@ -58,7 +58,7 @@ func TestE2EFleet(t *testing.T) {
 	}
 	f := &flaky{first: map[string]time.Time{}, retried: map[string]time.Duration{}}
 	bin, _ := standIn(t)
-	c := Capability{Transport: f, ChefClient: bin}
+	c := Capability{Transport: f, ChefClient: bin, PackageManager: installed()}
 	cfgText := "chef:\n  server_url: " + goiardi.URL + "\n  validation_key_source: s3://chef/validator.pem\n" +
 		"  run_list: ['role[web]']\n  chef_license: accept\n  interval: 0\n"
 	fetcher := &mapFetcher{objects: map[string][]byte{"s3://chef/validator.pem": validatorPEM}}

@@ -1,6 +1,8 @@
 package chef
 
 import (
+	"github.com/opsboot/bootstrap/internal/pkgmgr"
+
 	"crypto/rand"
 	"crypto/rsa"
 	"sync"
@@ -22,4 +24,14 @@ func testKey(t *testing.T) *rsa.PrivateKey {
 		}
 	})
 	return key
+}
+
+// installed is a package manager that has chef installed already.
+func installed() *pkgmgr.Fake {
+	return &pkgmgr.Fake{ManagerName: "apt", Packages: map[string]string{"chef": "18.4.12-1"}}
+}
+
+// offered is a package manager whose repositories offer chef.
+func offered() *pkgmgr.Fake {
+	return &pkgmgr.Fake{ManagerName: "apt", Offers: map[string][]pkgmgr.Offer{"chef": {{Version: "18.4.12-1", From: "test"}}}}
 }

@@ -118,7 +118,7 @@ func runRegister(t *testing.T, cfgText string, prep func(root string)) (string, 
 	if prep != nil {
 		prep(in.Root.Dir())
 	}
-	steps, err := Capability{}.Steps(context.Background(), in)
+	steps, err := Capability{PackageManager: installed()}.Steps(context.Background(), in)
 	if err != nil {
 		return in.Root.Dir(), f, err
 	}
@@ -234,7 +234,7 @@ func TestRegisterBadInput(t *testing.T) {
 			cfg, _ := loadConfig(t, "c.yaml", []byte(tt.cfg))
 			f := &mapFetcher{objects: map[string][]byte{"s3://acme-chef/validator.pem": EncodeKey(testKey(t)), "s3://acme-chef/data_bag_secret": []byte("x")}}
 			in, _ := newInput(t, cfg, f)
-			_, err := Capability{}.Steps(context.Background(), in)
+			_, err := Capability{PackageManager: installed()}.Steps(context.Background(), in)
 			if err == nil || !strings.Contains(err.Error(), tt.want) || badinput.Is(err) != tt.bad {
 				t.Errorf("err = %v (bad input %v), want %q (bad input %v)", err, badinput.Is(err), tt.want, tt.bad)
 			}

@@ -241,7 +241,7 @@ func TestE2ERegisterWithS3Validator(t *testing.T) {
 		IMDS: ds.CredentialsClient(), Role: ds.Role, Deadline: 20 * time.Second})
 	bin, record := standIn(t)
 	cnt := &counter{}
-	c := Capability{Transport: cnt, ChefClient: bin}
+	c := Capability{Transport: cnt, ChefClient: bin, PackageManager: installed()}
 	cfgText := "chef:\n  server_url: " + goiardi.URL + "\n  validation_name: chef-validator\n" +
 		"  validation_key_source: s3://chef/validator.pem\n  run_list: ['recipe[base]', 'role[web]']\n" +
 		"  environment: production\n  chef_license: accept\n  interval: 30m\n"
