@@ -388,7 +388,7 @@ func TestErrorsBounded(t *testing.T) {
 	// counts the rest.
 	parts := make([][2]string, 300)
 	for i := range parts {
-		parts[i] = [2]string{"Content-Type: text/x-bootstrap-config", "chef: {}\nsalt_minion: {}"}
+		parts[i] = [2]string{"Content-Type: text/x-bootstrap-config", "saltstack: {}\nansible: {}"}
 	}
 	_, err := Decode("user-data", mimeDoc(parts...))
 	lines := strings.Split(fmt.Sprint(err), "\n")
