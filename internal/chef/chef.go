@@ -210,21 +210,21 @@ func (c Capability) registerStep(ctx context.Context, in *capability.Input, ch *
 	var key []byte
 	var at string
 	switch {
-	case ch.ValidationKey != nil:
-		key, at = []byte(*ch.ValidationKey), "chef.validation_key"
+	case ch.ValidationCert != nil && *ch.ValidationCert == config.ValidationSystem:
+		at = "chef.validation_cert"
+		if key, err = in.Root.ReadFile(ch.ValidationKey, config.MaxChefKeyBytes); err != nil {
+			return nil, badinput.Wrap(in.Config.Errorf(at, "is system, but the validator key at chef.validation_key cannot be read: %v", err))
+		}
+	case ch.ValidationCert != nil:
+		key, at = []byte(*ch.ValidationCert), "chef.validation_cert"
 	case ch.ValidationKeySource != "":
 		at = "chef.validation_key_source"
 		if key, err = in.Fetcher.Bytes(ctx, ch.ValidationKeySource, ch.ValidationKeySHA256, config.MaxChefKeyBytes); err != nil {
 			return nil, fmt.Errorf("%s: %w", at, err)
 		}
-	case ch.ValidationKeyPath != "":
-		at = "chef.validation_key_path"
-		if key, err = in.Root.ReadFile(ch.ValidationKeyPath, config.MaxChefKeyBytes); err != nil {
-			return nil, badinput.Wrap(in.Config.Errorf(at, "the validator key: %v", err))
-		}
 	default:
-		return nil, badinput.Wrap(in.Config.Errorf("chef", "no validator key to register the node with: set validation_key_source (s3://…), validation_key, "+
-			"or validation_key_path; or put the node's client.pem at %s", ch.ClientKey))
+		return nil, badinput.Wrap(in.Config.Errorf("chef", "no validator key to register the node with: set validation_key_source (s3://…) or "+
+			"validation_cert (the PEM, or system for the file at validation_key); or put the node's client.pem at %s", ch.ClientKey))
 	}
 	in.Redactor.Add(string(key))
 	if msg := config.CheckRSAKey(key); msg != "" {

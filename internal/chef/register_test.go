@@ -244,3 +244,35 @@ func TestRegisterBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestRegisterSystemValidator: cc_chef's validation_cert: system reads the
+// operator's file at validation_key (left where it is); client.rb names it.
+func TestRegisterSystemValidator(t *testing.T) {
+	fs, ts := newFakeServer(t, &testKey(t).PublicKey)
+	cfg := "chef:\n  server_url: " + ts.URL + "/organizations/acme\n  validation_name: acme-validator\n" +
+		"  validation_cert: system\n  validation_key: /etc/chef/acme.pem\n  exec: false\n  interval: 0\n"
+	root, f, err := runRegister(t, cfg, func(root string) {
+		os.MkdirAll(filepath.Join(root, "etc/chef"), 0o750)
+		os.WriteFile(filepath.Join(root, "etc/chef/acme.pem"), EncodeKey(testKey(t)), 0o600)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.fetched) != 0 || len(fs.log) != 2 {
+		t.Errorf("fetched %v, requests %v", f.fetched, fs.log)
+	}
+	if _, err := os.Stat(filepath.Join(root, "etc/chef/client.pem")); err != nil {
+		t.Error(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "etc/chef/acme.pem")); err != nil {
+		t.Errorf("the operator's validator file: %v", err)
+	}
+	cc, _ := loadConfig(t, "c.yaml", []byte(cfg))
+	if rb := string(ClientRB(cc.Chef, "n")); !strings.Contains(rb, `validation_key             "/etc/chef/acme.pem"`) {
+		t.Errorf("client.rb:\n%s", rb)
+	}
+	_, _, err = runRegister(t, cfg, nil)
+	if err == nil || !strings.Contains(err.Error(), "chef.validation_cert: is system, but the validator key at chef.validation_key cannot be read") {
+		t.Errorf("missing file: %v", err)
+	}
+}

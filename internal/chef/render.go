@@ -23,8 +23,9 @@ func ClientRB(ch *config.Chef, nodeName string) []byte {
 	line := func(key, value string) { fmt.Fprintf(&b, "%-26s %s\n", key, value) }
 	line("chef_server_url", rubyString(ch.ServerURL))
 	line("validation_client_name", rubyString(ch.ValidationName))
-	if ch.ValidationKeyPath != "" {
-		line("validation_key", rubyString(ch.ValidationKeyPath))
+	if ch.ValidationCert != nil && *ch.ValidationCert == config.ValidationSystem {
+		// The operator's file, used where it is; ours stay in memory.
+		line("validation_key", rubyString(ch.ValidationKey))
 	}
 	line("client_key", rubyString(ch.ClientKey))
 	if ch.ChefLicense != "" {

@@ -20,16 +20,17 @@ import (
 type Chef struct {
 	ServerURL      string `yaml:"server_url"`      // required: https://chef.example.com/organizations/acme
 	ValidationName string `yaml:"validation_name"` // the validator client; default chef-validator
-	// The validator key: inline PEM (cloud-config's validation_cert), a
-	// source read into memory only, or a file already on the target root
-	// (cloud-config's validation_cert: system). At most one.
-	ValidationKey       *string  `yaml:"validation_key" config:"sensitive"`
+	// The validator key, as cc_chef names it: validation_cert is the PEM
+	// itself, or "system" for the file already at validation_key on the
+	// root; ours adds validation_key_source, read into memory only. One of
+	// validation_cert and validation_key_source.
+	ValidationCert      *string  `yaml:"validation_cert" config:"sensitive"`
+	ValidationKey       string   `yaml:"validation_key"`        // the file "system" reads; default /etc/chef/validation.pem
 	ValidationKeySource string   `yaml:"validation_key_source"` // s3://, https://, file://
 	ValidationKeySHA256 string   `yaml:"validation_key_sha256"`
-	ValidationKeyPath   string   `yaml:"validation_key_path"` // an existing file under the root
-	NodeName            string   `yaml:"node_name"`           // default: the instance-id
-	Environment         string   `yaml:"environment"`         // default _default
-	RunList             []string `yaml:"run_list"`            // recipe[x] / role[y]
+	NodeName            string   `yaml:"node_name"`   // default: the instance-id
+	Environment         string   `yaml:"environment"` // default _default
+	RunList             []string `yaml:"run_list"`    // recipe[x] / role[y]
 	PolicyName          string   `yaml:"policy_name"`
 	PolicyGroup         string   `yaml:"policy_group"`
 	// InitialAttributes is a JSON object merged at the top of
@@ -96,6 +97,7 @@ const (
 // Chef defaults, in one place so docs and code agree.
 const (
 	DefaultChefValidationName = "chef-validator"
+	DefaultChefValidationKey  = "/etc/chef/validation.pem"
 	DefaultChefEnvironment    = "_default"
 	DefaultChefOmnitruck      = "https://omnitruck.chef.io"
 	DefaultChefConfigPath     = "/etc/chef/client.rb"
@@ -117,6 +119,9 @@ var (
 	certNameRE    = regexp.MustCompile(`^[A-Za-z0-9_.-]+\.(crt|pem)$`)
 )
 
+// ValidationSystem as validation_cert means: use the file at validation_key.
+const ValidationSystem = "system"
+
 // ExecEnabled reports whether chef-client runs once after registration.
 func (ch *Chef) ExecEnabled() bool { return ch.Exec == nil || *ch.Exec }
 
@@ -136,10 +141,12 @@ func (ch *Chef) check(c *checker, p string) {
 		c.errorf(at("validation_name"), "%s is not a Chef client name: letters, digits and _ . : - only", quoteShort(ch.ValidationName))
 	}
 	n := 0
-	if ch.ValidationKey != nil {
+	if ch.ValidationCert != nil {
 		n++
-		if msg := CheckRSAKey([]byte(*ch.ValidationKey)); msg != "" {
-			c.errorf(at("validation_key"), "%s", msg)
+		if *ch.ValidationCert != ValidationSystem {
+			if msg := CheckRSAKey([]byte(*ch.ValidationCert)); msg != "" {
+				c.errorf(at("validation_cert"), "%s", msg)
+			}
 		}
 	}
 	if ch.ValidationKeySource != "" {
@@ -152,12 +159,13 @@ func (ch *Chef) check(c *checker, p string) {
 		c.errorf(at("validation_key_sha256"), "%s", msg)
 	}
 	ch.ValidationKeySHA256 = strings.ToLower(ch.ValidationKeySHA256)
-	if ch.ValidationKeyPath != "" {
-		n++
-		c.absPath(at("validation_key_path"), ch.ValidationKeyPath)
+	if ch.ValidationKey == "" {
+		ch.ValidationKey = DefaultChefValidationKey
+	} else {
+		c.absPath(at("validation_key"), ch.ValidationKey)
 	}
 	if n > 1 {
-		c.errorf(at("validation_key"), "set one of validation_key, validation_key_source and validation_key_path")
+		c.errorf(at("validation_cert"), "set validation_cert or validation_key_source, not both")
 	}
 	if ch.NodeName != "" && !chefNameRE.MatchString(ch.NodeName) {
 		c.errorf(at("node_name"), "%s is not a Chef node name: letters, digits and _ . : - only", quoteShort(ch.NodeName))

@@ -46,11 +46,7 @@ var cloudKeys = map[string]cloudKey{
 	"manage_etc_hosts":  {apply: collectHostKey},
 	"preserve_hostname": {apply: collectHostKey},
 	"puppet":            {apply: mapPuppet, ours: "puppet"},
-	"chef": {
-		apply:  mapChef,
-		ours:   "chef",
-		fields: map[string]string{"validation_key": "validation_cert", "validation_key_path": "validation_cert"},
-	},
+	"chef":              {apply: mapChef, ours: "chef"},
 }
 
 // theirPath turns a path in the mapped layer (files[2].mode) back into
@@ -63,9 +59,6 @@ func theirPath(p string) string {
 		rest, ok := strings.CutPrefix(p, ck.ours)
 		if !ok || rest != "" && rest[0] != '[' && rest[0] != '.' {
 			continue
-		}
-		if f, ok := ck.fields[strings.TrimPrefix(rest, ".")]; ok && rest != "" && rest[0] == '.' {
-			return theirs + "." + f // a key of a section: chef.validation_cert
 		}
 		if i := strings.Index(rest, "]."); i >= 0 {
 			field, more, _ := strings.Cut(rest[i+2:], ".")

@@ -14,7 +14,7 @@ var chefSame = map[string]bool{
 	"omnibus_url_retries": true, "omnibus_version": true, "log_level": true, "log_location": true,
 	"file_cache_path": true, "file_backup_path": true, "pid_file": true, "json_attribs": true,
 	"client_key": true, "config_path": true, "encrypted_data_bag_secret": true,
-	"policy_name": true, "policy_group": true,
+	"policy_name": true, "policy_group": true, "validation_cert": true, "validation_key": true,
 }
 
 // chefBools are cc_chef's boolean keys, read as YAML 1.1 booleans.
@@ -27,7 +27,8 @@ const ccOmnibusInstallSh = "https://www.chef.io/chef/install.sh"
 
 // mapChef maps cloud-config's chef: onto ours, with cc_chef's meaning: a
 // validation_cert of "system" is the file at validation_key; exec and the
-// first-boot path default as cloud-init's do.
+// first-boot path default as cloud-init's do. validation_cert (the PEM or
+// "system") and validation_key (a path) mean what they mean to cc_chef.
 func mapChef(m *ccMapper, key, value *yaml.Node) {
 	if value.ShortTag() == "!!null" {
 		return
@@ -37,7 +38,6 @@ func mapChef(m *ccMapper, key, value *yaml.Node) {
 		return
 	}
 	out := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: value.Line, Column: value.Column}
-	var cert, keyPath, certKey *yaml.Node
 	has := map[string]bool{}
 	var firstboot, firstbootKey *yaml.Node
 	for i := 0; i+1 < len(value.Content); i += 2 {
@@ -48,10 +48,6 @@ func mapChef(m *ccMapper, key, value *yaml.Node) {
 			addKey(out, k.Value, k, literalDeep(v))
 		case chefBools[k.Value]:
 			addKey(out, k.Value, k, boolNode(v))
-		case k.Value == "validation_cert":
-			cert, certKey = v, k
-		case k.Value == "validation_key":
-			keyPath = v
 		case k.Value == "firstboot_path":
 			firstboot, firstbootKey = v, k
 		case k.Value == "omnibus_url":
@@ -77,15 +73,6 @@ func mapChef(m *ccMapper, key, value *yaml.Node) {
 		default: // directories, show_time, exec_arguments, delete_validation_post_exec, …
 			m.ignore("chef." + k.Value)
 		}
-	}
-	if cert != nil && cert.Kind == yaml.ScalarNode && cert.Value == "system" {
-		path := "/etc/chef/validation.pem"
-		if keyPath != nil && keyPath.Kind == yaml.ScalarNode {
-			path = keyPath.Value
-		}
-		addKey(out, "validation_key_path", certKey, literalText(cert, path))
-	} else if cert != nil {
-		addKey(out, "validation_key", certKey, literal(cert))
 	}
 	if !has["exec"] { // cc_chef runs chef-client only when asked
 		addKey(out, "exec", key, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: "false", Line: key.Line, Column: key.Column})
