@@ -107,6 +107,15 @@ func newInput(t *testing.T, cfg *config.Config, f capability.Fetcher) (*capabili
 	os.MkdirAll(filepath.Join(dir, "etc"), 0o755)
 	os.WriteFile(filepath.Join(dir, "etc/passwd"), []byte("root:x:0:0::/root:/bin/sh\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "etc/group"), []byte("root:x:0:\n"), 0o644)
+	in, env := newInputAt(t, cfg, dir)
+	in.Fetcher = f
+	return in, env
+}
+
+// newInputAt is newInput on an existing root directory.
+func newInputAt(t *testing.T, cfg *config.Config, dir string) (*capability.Input, *plan.Env) {
+	t.Helper()
+	var f capability.Fetcher
 	root, err := rootfs.Open(dir)
 	if err != nil {
 		t.Fatal(err)
