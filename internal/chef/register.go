@@ -60,7 +60,8 @@ func (s *Server) CreateClient(ctx context.Context, validator Signer, name string
 		return &TakenError{What: "client", Name: name, Server: s.URL.String()}
 	}
 	if StatusOf(err) == http.StatusUnauthorized || StatusOf(err) == http.StatusForbidden {
-		return fmt.Errorf("chef: the server refused the validator %q (check validation_name and that the key is that client's): %w", validator.UserID, err)
+		return fmt.Errorf("chef: the server refused the validator %q (check validation_name, that the key is that client's, "+
+			"and this machine's clock: Chef servers allow 15 minutes of skew): %w", validator.UserID, err)
 	}
 	return err
 }
