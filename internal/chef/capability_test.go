@@ -151,6 +151,7 @@ func TestGoldenPlans(t *testing.T) {
 			in, env := newInput(t, cfg, &mapFetcher{objects: map[string][]byte{
 				"s3://acme-chef/validator.pem":   EncodeKey(testKey(t)),
 				"s3://acme-chef/data_bag_secret": []byte("s3cr3t-data-bag-passphrase\n"),
+				"s3://acme-chef/repo.tgz":        tgz(t, map[string]string{"cookbooks/web/recipes/default.rb": "package 'nginx'\n"}),
 			}})
 			in.Image = strings.Contains(file, "image")
 			os.WriteFile(filepath.Join(in.Root.Dir(), "etc/os-release"), []byte("ID=debian\nVERSION_ID=\"12\"\n"), 0o644)

@@ -94,14 +94,22 @@ func (c Capability) Steps(ctx context.Context, in *capability.Input) ([]*plan.St
 	if in.Image {
 		steps = append(steps, &plan.Step{Name: StepDeferred, Frequency: plan.PerInstance, Done: in.IsDone(StepDeferred),
 			Actions: []plan.Action{&note{kind: "chef", path: "first boot", text: "an image carries no node identity: client.rb, first-boot.json, " +
-				"the data bag secret, registration with " + ch.ServerURL + ", client.pem, the first chef-client run and the periodic timer are left to the instance's first boot"}}})
+				"the data bag secret, " + firstBootWork(ch) + ", the first chef-client run and the periodic timer are left to the instance's first boot"}}})
 		return steps, nil
 	}
-	reg, err := c.registerStep(ctx, in, ch, node, certs)
-	if err != nil {
-		return nil, err
+	if ch.LocalMode {
+		repo, err := repoStep(ctx, in, ch)
+		if err != nil {
+			return nil, err
+		}
+		steps = append(steps, repo)
+	} else {
+		reg, err := c.registerStep(ctx, in, ch, node, certs)
+		if err != nil {
+			return nil, err
+		}
+		steps = append(steps, reg)
 	}
-	steps = append(steps, reg)
 	if ch.ExecEnabled() {
 		steps = append(steps, c.firstRunStep(in, ch))
 	}
@@ -331,4 +339,12 @@ func (r *register) Describe() plan.Description {
 	}
 	what += ", environment " + r.node.Environment + "; only " + r.clientKey + " (0600) is written, the validator key stays in memory"
 	return plan.Description{Kind: "chef", Path: "register", Note: what}
+}
+
+// firstBootWork names what identifies the node, for the image plan.
+func firstBootWork(ch *config.Chef) string {
+	if ch.LocalMode {
+		return "the repository from " + ch.RepoSource
+	}
+	return "registration with " + ch.ServerURL + ", client.pem"
 }

@@ -32,22 +32,22 @@ func TestClientRBLoadsInChefConfig(t *testing.T) {
 		t.Run(filepath.Base(g), func(t *testing.T) {
 			f := filepath.Join(t.TempDir(), "client.rb")
 			os.WriteFile(f, []byte(rb+"\n"), 0o644)
-			out, err := exec.Command("ruby", "-ropenssl", "-e", `require "chef-config/config"
+			// Every key the file sets, read back through Chef's loader.
+			var keys, want []string
+			for _, line := range strings.Split(rb, "\n") {
+				if fl := strings.Fields(line); len(fl) == 2 && !strings.HasPrefix(fl[0], "#") {
+					keys = append(keys, fl[0])
+					want = append(want, strings.Trim(fl[1], `"`))
+				}
+			}
+			args := append([]string{"-ropenssl", "-e", `require "chef-config/config"
 ChefConfig::Config.from_file(ARGV[0])
-c = ChefConfig::Config
-puts [c.chef_server_url, c.node_name, c.ssl_verify_mode.inspect, c.client_key, c.environment, c.json_attribs].join("|")`, f).CombinedOutput()
+puts ARGV[1..].map { |k| v = ChefConfig::Config[k.to_sym]; v.equal?(STDOUT) ? "STDOUT" : v.is_a?(Symbol) ? v.inspect : v.to_s }.join("|")`, f}, keys...)
+			out, err := exec.Command("ruby", args...).CombinedOutput()
 			if err != nil {
 				t.Fatalf("Chef's loader refused %s: %v\n%s\n%s", g, err, out, rb)
 			}
-			var want []string
-			for _, key := range []string{"chef_server_url", "node_name", "ssl_verify_mode", "client_key", "environment", "json_attribs"} {
-				for _, line := range strings.Split(rb, "\n") {
-					if f := strings.Fields(line); len(f) == 2 && f[0] == key {
-						want = append(want, strings.Trim(f[1], `"`))
-					}
-				}
-			}
-			if got := strings.TrimSpace(string(out)); got != strings.Join(want, "|") {
+			if got := strings.TrimSpace(string(out)); got != strings.Join(want, "|") || len(keys) < 10 {
 				t.Errorf("Chef read %q, the file says %q", got, strings.Join(want, "|"))
 			}
 		})

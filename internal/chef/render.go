@@ -21,8 +21,13 @@ func ClientRB(ch *config.Chef, nodeName string) []byte {
 	var b strings.Builder
 	b.WriteString("# Written by bootstrap; changes are overwritten on the next run.\n")
 	line := func(key, value string) { fmt.Fprintf(&b, "%-26s %s\n", key, value) }
-	line("chef_server_url", rubyString(ch.ServerURL))
-	line("validation_client_name", rubyString(ch.ValidationName))
+	if ch.LocalMode {
+		line("local_mode", "true")
+		line("chef_repo_path", rubyString(ch.RepoPath))
+	} else {
+		line("chef_server_url", rubyString(ch.ServerURL))
+		line("validation_client_name", rubyString(ch.ValidationName))
+	}
 	if ch.ValidationCert != nil && *ch.ValidationCert == config.ValidationSystem {
 		// The operator's file, used where it is; ours stay in memory.
 		line("validation_key", rubyString(ch.ValidationKey))

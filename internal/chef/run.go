@@ -37,6 +37,9 @@ var Explain = map[int]string{
 // `chef-client -j first-boot.json [-E env]` plus our config path.
 func clientArgv(bin string, ch *config.Chef) []string {
 	argv := []string{bin, "-c", ch.ConfigPath, "-j", ch.JSONAttribs}
+	if ch.LocalMode {
+		argv = append(argv, "--local-mode")
+	}
 	if ch.Environment != config.DefaultChefEnvironment {
 		argv = append(argv, "-E", ch.Environment)
 	}
@@ -70,6 +73,9 @@ func (c Capability) firstRunStep(in *capability.Input, ch *config.Chef) *plan.St
 // own chef_client_systemd_timer resource does, and enables the timer.
 func periodicStep(in *capability.Input, ch *config.Chef) (*plan.Step, error) {
 	exec := ChefClient + " -c " + ch.ConfigPath + " --no-color"
+	if ch.LocalMode {
+		exec += " --local-mode"
+	}
 	svcOpts := [][2]string{{"Type", "oneshot"}, {"ExecStart", exec}, {"SuccessExitStatus", "3 213 35 37 41"}}
 	if ch.ChefLicense != "" {
 		svcOpts = append(svcOpts, [2]string{"Environment", "CHEF_LICENSE=" + ch.ChefLicense})

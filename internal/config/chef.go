@@ -74,6 +74,12 @@ type Chef struct {
 	// Periodic runs (a systemd timer); interval 0 disables them.
 	Interval Duration `yaml:"interval"` // default 30m
 	Splay    Duration `yaml:"splay"`    // default 5m
+	// LocalMode converges from a repository tarball with chef-client
+	// --local-mode (Vagrant's chef_zero), without a server or registration.
+	LocalMode  bool   `yaml:"local_mode"`
+	RepoSource string `yaml:"repo_source"` // .tar.gz with cookbooks/ (roles/, data_bags/, environments/)
+	RepoSHA256 string `yaml:"repo_sha256"`
+	RepoPath   string `yaml:"repo_path"` // default /var/chef/repo
 	// Deadline bounds registration's retries of transient server errors.
 	Deadline Duration `yaml:"deadline"` // default 120s
 }
@@ -98,6 +104,7 @@ const (
 const (
 	DefaultChefValidationName = "chef-validator"
 	DefaultChefValidationKey  = "/etc/chef/validation.pem"
+	DefaultChefRepoPath       = "/var/chef/repo"
 	DefaultChefEnvironment    = "_default"
 	DefaultChefOmnitruck      = "https://omnitruck.chef.io"
 	DefaultChefConfigPath     = "/etc/chef/client.rb"
@@ -128,8 +135,9 @@ func (ch *Chef) ExecEnabled() bool { return ch.Exec == nil || *ch.Exec }
 func (ch *Chef) check(c *checker, p string) {
 	at := func(key string) string { return joinKey(p, key) }
 	switch u, err := url.Parse(ch.ServerURL); {
+	case ch.ServerURL == "" && ch.LocalMode:
 	case ch.ServerURL == "":
-		c.errorf(at("server_url"), "required: the Chef server's URL, e.g. https://chef.example.com/organizations/acme")
+		c.errorf(at("server_url"), "required: the Chef server's URL, e.g. https://chef.example.com/organizations/acme (or local_mode: true with repo_source)")
 	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
 		c.errorf(at("server_url"), "want https://host[/organizations/ORG], got %s", quoteShort(ch.ServerURL))
 	case u.User != nil || u.RawQuery != "" || u.Fragment != "":
@@ -306,6 +314,25 @@ func (ch *Chef) check(c *checker, p string) {
 		ch.Splay.Duration = DefaultChefSplay
 	} else if ch.Splay.Duration < 0 {
 		c.errorf(at("splay"), "must not be negative")
+	}
+	switch {
+	case ch.LocalMode && ch.RepoSource == "":
+		c.errorf(at("repo_source"), "required with local_mode: a .tar.gz of the Chef repository (cookbooks/, roles/, …), e.g. s3://bucket/repo.tgz")
+	case !ch.LocalMode && ch.RepoSource != "":
+		c.errorf(at("repo_source"), "is for local_mode: true; a node registered with a server gets its cookbooks from the server")
+	case ch.RepoSource != "":
+		if msg := checkSource(ch.RepoSource); msg != "" {
+			c.errorf(at("repo_source"), "%s", msg)
+		}
+	}
+	if msg := checkSHA256(ch.RepoSHA256); msg != "" {
+		c.errorf(at("repo_sha256"), "%s", msg)
+	}
+	ch.RepoSHA256 = strings.ToLower(ch.RepoSHA256)
+	if ch.RepoPath == "" {
+		ch.RepoPath = DefaultChefRepoPath
+	} else {
+		c.absPath(at("repo_path"), ch.RepoPath)
 	}
 	c.deadline(at("deadline"), &ch.Deadline, DefaultDeadline)
 }

@@ -55,7 +55,7 @@ func TestChefValidation(t *testing.T) {
 		want []string
 	}{
 		{"no server_url", "chef:\n  run_list: ['recipe[a]']\n",
-			[]string{`c.yaml:2:3: chef.server_url: required: the Chef server's URL, e.g. https://chef.example.com/organizations/acme`}},
+			[]string{`c.yaml:2:3: chef.server_url: required: the Chef server's URL, e.g. https://chef.example.com/organizations/acme (or local_mode: true with repo_source)`}},
 		{"bad run_list item", "chef:\n  server_url: https://c\n  run_list: ['recipe[a]', 'apache2', 'role[]']\n",
 			[]string{
 				`c.yaml:3:27: chef.run_list[1]: "apache2" is not a run-list item; want recipe[NAME] or role[NAME] (recipe[cb::rec] and recipe[cb@1.2] too)`,
