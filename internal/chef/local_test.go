@@ -11,7 +11,7 @@ import (
 	"testing"
 )
 
-func tgz(t *testing.T, entries map[string]string) []byte {
+func tgz(t testing.TB, entries map[string]string) []byte {
 	var b bytes.Buffer
 	zw := gzip.NewWriter(&b)
 	tw := tar.NewWriter(zw)
