@@ -103,7 +103,7 @@ func (c Capability) Steps(ctx context.Context, in *capability.Input) ([]*plan.St
 			return nil, err
 		}
 		steps = append(steps, repo)
-	} else {
+	} else if ch.Registration != config.ChefRegistrationClassic {
 		reg, err := c.registerStep(ctx, in, ch, node, certs)
 		if err != nil {
 			return nil, err
@@ -174,6 +174,17 @@ func (c Capability) filesStep(ctx context.Context, in *capability.Input, ch *con
 		return nil, nil, badinput.Wrap(in.Config.Errorf("chef.initial_attributes", "%v", err))
 	}
 	s.Actions = append(s.Actions, newFile(ch.JSONAttribs, fb, 0o644, false, ""))
+	if ch.Registration == config.ChefRegistrationClassic && !isSystem(ch) {
+		// Classic: chef-client registers itself with this file on its
+		// first run, after which the first-run step removes it.
+		var key []byte
+		if !s.Done {
+			if key, _, err = validatorKey(ctx, in, ch); err != nil {
+				return nil, nil, err
+			}
+		}
+		s.Actions = append(s.Actions, newFile(ch.ValidationKey, key, 0o600, true, ch.ValidationKeySource))
+	}
 	if ch.EncryptedDataBagSecretSource != "" {
 		var data []byte
 		if !s.Done {
@@ -215,33 +226,41 @@ func (c Capability) registerStep(ctx context.Context, in *capability.Input, ch *
 		r.resume = true
 		return s, nil
 	}
-	var key []byte
-	var at string
+	key, at, err := validatorKey(ctx, in, ch)
+	if err != nil {
+		return nil, err
+	}
+	if r.validatorKey, err = config.ParseRSAKey(key); err != nil {
+		return nil, badinput.Wrap(in.Config.Errorf(at, "the validator key: %v", err))
+	}
+	return s, nil
+}
+
+// validatorKey reads the validator key into memory, registered with the
+// redactor at once, and checks it is a PEM RSA key.
+func validatorKey(ctx context.Context, in *capability.Input, ch *config.Chef) (key []byte, at string, err error) {
 	switch {
 	case ch.ValidationCert != nil && *ch.ValidationCert == config.ValidationSystem:
 		at = "chef.validation_cert"
 		if key, err = in.Root.ReadFile(ch.ValidationKey, config.MaxChefKeyBytes); err != nil {
-			return nil, badinput.Wrap(in.Config.Errorf(at, "is system, but the validator key at chef.validation_key cannot be read: %v", err))
+			return nil, at, badinput.Wrap(in.Config.Errorf(at, "is system, but the validator key at chef.validation_key cannot be read: %v", err))
 		}
 	case ch.ValidationCert != nil:
 		key, at = []byte(*ch.ValidationCert), "chef.validation_cert"
 	case ch.ValidationKeySource != "":
 		at = "chef.validation_key_source"
 		if key, err = in.Fetcher.Bytes(ctx, ch.ValidationKeySource, ch.ValidationKeySHA256, config.MaxChefKeyBytes); err != nil {
-			return nil, fmt.Errorf("%s: %w", at, err)
+			return nil, at, fmt.Errorf("%s: %w", at, err)
 		}
 	default:
-		return nil, badinput.Wrap(in.Config.Errorf("chef", "no validator key to register the node with: set validation_key_source (s3://…) or "+
+		return nil, "chef", badinput.Wrap(in.Config.Errorf("chef", "no validator key to register the node with: set validation_key_source (s3://…) or "+
 			"validation_cert (the PEM, or system for the file at validation_key); or put the node's client.pem at %s", ch.ClientKey))
 	}
 	in.Redactor.Add(string(key))
 	if msg := config.CheckRSAKey(key); msg != "" {
-		return nil, badinput.Wrap(in.Config.Errorf(at, "the validator key: %s", msg))
+		return nil, at, badinput.Wrap(in.Config.Errorf(at, "the validator key: %s", msg))
 	}
-	if r.validatorKey, err = config.ParseRSAKey(key); err != nil {
-		return nil, badinput.Wrap(in.Config.Errorf(at, "the validator key: %v", err))
-	}
-	return s, nil
+	return key, at, nil
 }
 
 // httpClient trusts the system's CAs plus the configured certificates,
@@ -339,6 +358,10 @@ func (r *register) Describe() plan.Description {
 	}
 	what += ", environment " + r.node.Environment + "; only " + r.clientKey + " (0600) is written, the validator key stays in memory"
 	return plan.Description{Kind: "chef", Path: "register", Note: what}
+}
+
+func isSystem(ch *config.Chef) bool {
+	return ch.ValidationCert != nil && *ch.ValidationCert == config.ValidationSystem
 }
 
 // firstBootWork names what identifies the node, for the image plan.

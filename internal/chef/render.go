@@ -28,7 +28,7 @@ func ClientRB(ch *config.Chef, nodeName string) []byte {
 		line("chef_server_url", rubyString(ch.ServerURL))
 		line("validation_client_name", rubyString(ch.ValidationName))
 	}
-	if ch.ValidationCert != nil && *ch.ValidationCert == config.ValidationSystem {
+	if isSystem(ch) || ch.Registration == config.ChefRegistrationClassic {
 		// The operator's file, used where it is; ours stay in memory.
 		line("validation_key", rubyString(ch.ValidationKey))
 	}

@@ -1,6 +1,7 @@
 package chef
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -65,8 +66,11 @@ func (c Capability) firstRunStep(in *capability.Input, ch *config.Chef) *plan.St
 	} else if root, _ := filepath.Abs(in.Root.Dir()); root != "/" {
 		spec.Chroot = root
 	}
-	return &plan.Step{Name: StepFirstRun, Frequency: plan.PerInstance, Done: in.IsDone(StepFirstRun),
-		Actions: []plan.Action{command.NewAction("chef-client", spec, in.Redactor)}}
+	acts := []plan.Action{command.NewAction("chef-client", spec, in.Redactor)}
+	if ch.Registration == config.ChefRegistrationClassic {
+		acts = append(acts, &removeValidator{path: ch.ValidationKey})
+	}
+	return &plan.Step{Name: StepFirstRun, Frequency: plan.PerInstance, Done: in.IsDone(StepFirstRun), Actions: acts}
 }
 
 // periodicStep writes chef-client.service and chef-client.timer, as Chef's
@@ -109,3 +113,22 @@ func periodicStep(in *capability.Input, ch *config.Chef) (*plan.Step, error) {
 }
 
 func seconds(d time.Duration) string { return strconv.FormatInt(int64(d/time.Second), 10) + "s" }
+
+// removeValidator deletes validation.pem once chef-client has registered
+// with it (knife never does; the validator can register any node).
+type removeValidator struct{ path string }
+
+func (r *removeValidator) Describe() plan.Description {
+	return plan.Description{Kind: "remove", Path: r.path, Note: "the validator key, once the first chef-client run succeeded"}
+}
+
+func (r *removeValidator) Apply(ctx context.Context, env *plan.Env) error {
+	removed, err := env.Root.Remove(r.path)
+	if err != nil {
+		return fmt.Errorf("chef: remove the validator key: %w", err)
+	}
+	if removed {
+		env.Log.Info("validator key removed", "path", r.path)
+	}
+	return nil
+}

@@ -55,3 +55,62 @@ func TestFirstRunExitCodes(t *testing.T) {
 		})
 	}
 }
+
+// TestClassicRegistration: validation.pem is written 0600 for chef-client
+// (a stand-in here) to register with, and removed only once its first run
+// succeeded; no register step, so we make no server request.
+func TestClassicRegistration(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "chef-client-stand-in")
+	os.WriteFile(bin, []byte("#!/bin/sh\ntest -f \"$BOOTSTRAP_TEST_ROOT/etc/chef/validation.pem\" || exit 9\nexit $(cat "+dir+"/code)\n"), 0o755)
+	cfgText := "chef:\n  server_url: https://chef.example.com\n  registration: classic\n  validation_key_source: s3://acme-chef/validator.pem\n  interval: 0\n"
+	for _, tt := range []struct {
+		code     string
+		removed  bool
+		failWith string
+	}{{"0", true, ""}, {"172", false, "license"}} {
+		t.Run(tt.code, func(t *testing.T) {
+			os.WriteFile(filepath.Join(dir, "code"), []byte(tt.code), 0o644)
+			cfg, _ := loadConfig(t, "c.yaml", []byte(cfgText))
+			in, env := newInput(t, cfg, &mapFetcher{objects: map[string][]byte{"s3://acme-chef/validator.pem": EncodeKey(testKey(t))}})
+			t.Setenv("BOOTSTRAP_TEST_ROOT", in.Root.Dir())
+			steps, err := Capability{ChefClient: bin, PackageManager: installed()}.Steps(context.Background(), in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			var runErr error
+			for _, s := range steps {
+				names = append(names, s.Name)
+				for _, a := range s.Actions {
+					if ca, ok := a.(*command.Action); ok {
+						ca.Spec.Backoff = retry.Policy{Initial: time.Millisecond, Max: time.Millisecond}
+					}
+					if runErr = a.Apply(context.Background(), env); runErr != nil {
+						break
+					}
+				}
+				if runErr != nil {
+					break
+				}
+			}
+			if strings.Contains(strings.Join(names, " "), StepRegister) {
+				t.Errorf("steps %v include registration", names)
+			}
+			fi, err := os.Stat(filepath.Join(in.Root.Dir(), "etc/chef/validation.pem"))
+			switch {
+			case tt.removed && err == nil:
+				t.Error("validation.pem left after a successful first run")
+			case !tt.removed && (err != nil || fi.Mode().Perm() != 0o600):
+				t.Errorf("validation.pem after a failed run: %v %v (kept 0600 for the retry)", fi, err)
+			}
+			if (runErr == nil) != (tt.failWith == "") || (runErr != nil && !strings.Contains(runErr.Error(), tt.failWith)) {
+				t.Errorf("run: %v", runErr)
+			}
+			rb, _ := os.ReadFile(filepath.Join(in.Root.Dir(), "etc/chef/client.rb"))
+			if !strings.Contains(string(rb), `validation_key             "/etc/chef/validation.pem"`) {
+				t.Errorf("client.rb:\n%s", rb)
+			}
+		})
+	}
+}

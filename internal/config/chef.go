@@ -74,6 +74,11 @@ type Chef struct {
 	// Periodic runs (a systemd timer); interval 0 disables them.
 	Interval Duration `yaml:"interval"` // default 30m
 	Splay    Duration `yaml:"splay"`    // default 5m
+	// Registration is in-memory (default: we create the client; the
+	// validator key never touches the disk) or classic (validation.pem
+	// written 0600 for chef-client to register with, removed after its
+	// first successful run).
+	Registration string `yaml:"registration"`
 	// LocalMode converges from a repository tarball with chef-client
 	// --local-mode (Vagrant's chef_zero), without a server or registration.
 	LocalMode  bool   `yaml:"local_mode"`
@@ -126,6 +131,12 @@ var (
 	certNameRE    = regexp.MustCompile(`^[A-Za-z0-9_.-]+\.(crt|pem)$`)
 )
 
+// Chef registration modes.
+const (
+	ChefRegistrationInMemory = "in-memory"
+	ChefRegistrationClassic  = "classic"
+)
+
 // ValidationSystem as validation_cert means: use the file at validation_key.
 const ValidationSystem = "system"
 
@@ -167,6 +178,20 @@ func (ch *Chef) check(c *checker, p string) {
 		c.errorf(at("validation_key_sha256"), "%s", msg)
 	}
 	ch.ValidationKeySHA256 = strings.ToLower(ch.ValidationKeySHA256)
+	switch ch.Registration {
+	case "":
+		ch.Registration = ChefRegistrationInMemory
+	case ChefRegistrationInMemory:
+	case ChefRegistrationClassic:
+		if ch.Exec != nil && !*ch.Exec {
+			c.errorf(at("registration"), "classic registration leaves validation.pem for chef-client's first run, which exec: false skips: the key would stay on disk; use in-memory")
+		}
+		if ch.LocalMode {
+			c.errorf(at("registration"), "local_mode has no server to register with")
+		}
+	default:
+		c.errorf(at("registration"), "want in-memory or classic, got %s", quoteShort(ch.Registration))
+	}
 	if ch.ValidationKey == "" {
 		ch.ValidationKey = DefaultChefValidationKey
 	} else {

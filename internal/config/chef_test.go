@@ -78,6 +78,8 @@ func TestChefValidation(t *testing.T) {
 				`c.yaml:7:20: chef.ssl_verify_mode: want verify_peer or verify_none, got "verify_maybe"`,
 				`c.yaml:8:17: chef.install_type: gems is not supported: Chef as a gem on the system Ruby is unsupported by Chef itself; use omnitruck or package`,
 			}},
+		{"classic without a first run", "chef:\n  server_url: https://c\n  registration: classic\n  exec: false\n",
+			[]string{`c.yaml:3:17: chef.registration: classic registration leaves validation.pem for chef-client's first run, which exec: false skips: the key would stay on disk; use in-memory`}},
 		{"attributes, paths, interval", "chef:\n  server_url: https://c\n  initial_attributes: '[1]'\n  client_key: etc/chef/client.pem\n  interval: 10s\n  omnibus_version: 18.x\n",
 			[]string{
 				`c.yaml:3:23: chef.initial_attributes: want a JSON object (or, in cloud-config, a mapping)`,
