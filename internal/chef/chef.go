@@ -133,7 +133,7 @@ func (c Capability) filesStep(ctx context.Context, in *capability.Input, ch *con
 		var data []byte
 		if tc.Content != nil {
 			data = []byte(*tc.Content)
-		} else if !s.Done || !in.Image {
+		} else if !s.Done || (!in.Image && !ch.LocalMode && !in.IsDone(StepRegister)) {
 			var err error
 			if data, err = in.Fetcher.Bytes(ctx, tc.Source, tc.SHA256, maxSecretBytes); err != nil {
 				return nil, nil, fmt.Errorf("chef.trusted_certs[%d].source: %w", i, err)
@@ -296,9 +296,13 @@ func httpClient(ch *config.Chef, certs [][]byte, rt http.RoundTripper) (*http.Cl
 // file is a small file written atomically through the root.
 func newFile(path string, data []byte, mode fs.FileMode, secret bool, source string) *plan.File {
 	sum := sha256.Sum256(data)
+	digest := hex.EncodeToString(sum[:])
+	if data == nil && source != "" {
+		digest = "" // a done step's source is not fetched again
+	}
 	return &plan.File{
 		Path: path, Owner: "root", Group: "root", Mode: mode, Secret: secret, Source: source,
-		SHA256: hex.EncodeToString(sum[:]), Size: int64(len(data)),
+		SHA256: digest, Size: int64(len(data)),
 		Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil },
 	}
 }
