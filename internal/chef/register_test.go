@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/opsboot/bootstrap/internal/badinput"
 )
@@ -274,5 +276,32 @@ func TestRegisterSystemValidator(t *testing.T) {
 	_, _, err = runRegister(t, cfg, nil)
 	if err == nil || !strings.Contains(err.Error(), "chef.validation_cert: is system, but the validator key at chef.validation_key cannot be read") {
 		t.Errorf("missing file: %v", err)
+	}
+}
+
+// TestServerComingUp: connection refused while the server is still coming
+// up at boot is retried until it answers, within the deadline.
+func TestServerComingUp(t *testing.T) {
+	fsrv := &fakeServer{keys: map[string]*rsa.PublicKey{"acme-validator": &testKey(t).PublicKey}, nodes: map[string]map[string]any{}}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens: connection refused
+	srv := &http.Server{Addr: addr, Handler: fsrv}
+	time.AfterFunc(700*time.Millisecond, func() {
+		if l, err := net.Listen("tcp", addr); err == nil {
+			go srv.Serve(l)
+		}
+	})
+	defer srv.Close()
+	start := time.Now()
+	_, _, err = runRegister(t, registerConfig("http://"+addr), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < 700*time.Millisecond || len(fsrv.log) != 2 {
+		t.Errorf("took %s, requests %v", took, fsrv.log)
 	}
 }
