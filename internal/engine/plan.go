@@ -7,6 +7,7 @@ import (
 	"log/slog"
 
 	"github.com/opsboot/bootstrap/internal/capability"
+	"github.com/opsboot/bootstrap/internal/chef"
 	"github.com/opsboot/bootstrap/internal/command"
 	"github.com/opsboot/bootstrap/internal/files"
 	"github.com/opsboot/bootstrap/internal/netsetup"
@@ -65,6 +66,7 @@ var capabilities = []capability.Capability{
 	pkgmgr.Capability{},
 	files.Deferred{},
 	systemd.Services{},
+	chef.Capability{},
 	puppet.Capability{},
 	command.Final{},
 }
