@@ -6,10 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"os"
-	"path"
 	"strings"
 
 	"github.com/opsboot/bootstrap/internal/capability"
@@ -74,70 +71,24 @@ func (u *unpack) Apply(ctx context.Context, env *plan.Env) error {
 
 // walk reads the archive; with a root it writes each file.
 func (u *unpack) walk(root *rootfs.Root, ctx context.Context) (int, error) {
+	prefix, err := u.prefix()
+	if err != nil {
+		return 0, err
+	}
 	f, err := os.Open(u.file)
 	if err != nil {
 		return 0, err
 	}
 	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		return 0, fmt.Errorf("not a .tar.gz: %w", err)
+	// Only what is under the directory holding cookbooks/ is the repository.
+	under := func(name string) string {
+		if !strings.HasPrefix(name+"/", prefix) {
+			return ""
+		}
+		return strings.TrimPrefix(name, prefix)
 	}
-	tr := tar.NewReader(zr)
-	prefix, err := u.prefix()
-	if err != nil {
-		return 0, err
-	}
-	var files int
-	var total int64
-	for entries := 0; ; entries++ {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return files, fmt.Errorf("read the archive: %w", err)
-		}
-		if entries >= maxRepoEntries {
-			return files, fmt.Errorf("more than %d entries", maxRepoEntries)
-		}
-		name, err := entryName(h.Name)
-		if err != nil {
-			return files, err
-		}
-		if name == "" || !strings.HasPrefix(name+"/", prefix) {
-			continue
-		}
-		rel := strings.TrimPrefix(name, strings.TrimSuffix(prefix, "/"))
-		switch h.Typeflag {
-		case tar.TypeDir, tar.TypeXGlobalHeader:
-			continue // made as files need them
-		case tar.TypeReg:
-		default:
-			return files, fmt.Errorf("%s: only files and directories are unpacked (type %q)", h.Name, string(h.Typeflag))
-		}
-		if total += h.Size; total > maxRepoBytes {
-			return files, fmt.Errorf("more than %d bytes", int64(maxRepoBytes))
-		}
-		files++
-		if root == nil || rel == "" {
-			continue
-		}
-		if ctx != nil && ctx.Err() != nil {
-			return files, ctx.Err()
-		}
-		mode := fs.FileMode(0o644)
-		if h.Mode&0o111 != 0 {
-			mode = 0o755
-		}
-		if _, _, err := root.WriteFile(path.Join(u.dest, rel), tr, rootfs.FileSpec{Mode: mode, Owner: "root", Group: "root"}); err != nil {
-			return files, err
-		}
-	}
-	if files == 0 {
-		return 0, errors.New("no files in it")
-	}
-	return files, nil
+	lim := rootfs.UnpackLimits{Entries: maxRepoEntries, FileBytes: maxRepoBytes, TotalBytes: maxRepoBytes}
+	return rootfs.Unpack(ctx, root, u.dest, f, lim, under)
 }
 
 // prefix is "" or the one top directory holding cookbooks/.
@@ -157,7 +108,7 @@ func (u *unpack) prefix() (string, error) {
 		if err != nil {
 			break
 		}
-		name, err := entryName(h.Name)
+		name, err := rootfs.ArchiveName(h.Name)
 		if err != nil {
 			return "", err
 		}
@@ -170,20 +121,4 @@ func (u *unpack) prefix() (string, error) {
 		}
 	}
 	return "", errors.New("no cookbooks/ directory at its top or under one directory")
-}
-
-// entryName cleans an archive path; absolute paths and .. are refused.
-func entryName(n string) (string, error) {
-	n = strings.TrimPrefix(n, "./")
-	if strings.HasPrefix(n, "/") {
-		return "", fmt.Errorf("%s: absolute path in the archive", n)
-	}
-	c := path.Clean(n)
-	if c == ".." || strings.HasPrefix(c, "../") {
-		return "", fmt.Errorf("%s: leads out of the repository", n)
-	}
-	if c == "." {
-		return "", nil
-	}
-	return c, nil
 }

@@ -44,7 +44,7 @@ func TestLocalMode(t *testing.T) {
 	}{
 		{"one top directory", map[string]string{"repo/": "", "repo/cookbooks/web/recipes/default.rb": "package 'nginx'\n", "repo/roles/web.json": "{}"}, ""},
 		{"cookbooks at the top", map[string]string{"cookbooks/web/recipes/default.rb": "package 'nginx'\n"}, ""},
-		{"escape", map[string]string{"cookbooks/x": "x", "../etc/passwd": "x"}, "leads out of the repository"},
+		{"escape", map[string]string{"cookbooks/x": "x", "../etc/passwd": "x"}, "leads out of the archive's directory"},
 		{"symlink", map[string]string{"cookbooks/x": "->/etc/shadow"}, "only files and directories"},
 		{"no cookbooks", map[string]string{"README": "x"}, "no cookbooks/ directory"},
 	} {

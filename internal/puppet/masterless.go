@@ -1,12 +1,8 @@
 package puppet
 
 import (
-	"archive/tar"
-	"compress/gzip"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path"
 	"regexp"
@@ -93,7 +89,7 @@ func (a *apply) Apply(ctx context.Context, env *plan.Env) error {
 		return err
 	}
 	defer f.Close()
-	if err := unpack(env.Root, dir, f); err != nil {
+	if err := unpack(ctx, env.Root, dir, f); err != nil {
 		return fmt.Errorf("puppet.masterless: %s: %w", a.source, err)
 	}
 	if _, err := env.Root.Stat(path.Join(dir, a.m.Manifest)); err != nil {
@@ -154,68 +150,8 @@ func puppetErrorAt(tail []string, dir string) string {
 
 // unpack writes a .tar.gz (or .tar) of manifests and modules under dir in
 // root: regular files and directories only, paths inside dir, bounded.
-func unpack(root *rootfs.Root, dir string, f *os.File) error {
-	var r io.Reader = f
-	head := make([]byte, 2)
-	if _, err := io.ReadFull(f, head); err != nil {
-		return fmt.Errorf("not a tarball: %w", err)
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return err
-	}
-	if head[0] == 0x1f && head[1] == 0x8b {
-		gz, err := gzip.NewReader(f)
-		if err != nil {
-			return err
-		}
-		defer gz.Close()
-		r = gz
-	}
-	tr := tar.NewReader(r)
-	var files int
-	var total int64
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("reading the tarball: %w", err)
-		}
-		name := path.Clean(strings.TrimPrefix(h.Name, "./"))
-		if name == "." {
-			continue
-		}
-		if path.IsAbs(name) || name == ".." || strings.HasPrefix(name, "../") {
-			return fmt.Errorf("entry %q is outside the tarball's directory", h.Name)
-		}
-		switch h.Typeflag {
-		case tar.TypeDir:
-			continue // made with the files in them
-		case tar.TypeReg:
-		default:
-			return fmt.Errorf("entry %q is not a regular file or directory (links are refused)", h.Name)
-		}
-		files++
-		total += h.Size
-		switch {
-		case files > maxTreeFiles:
-			return fmt.Errorf("over %d files", maxTreeFiles)
-		case h.Size > maxTreeFile:
-			return fmt.Errorf("%s is over %d bytes", name, maxTreeFile)
-		case total > maxTreeBytes:
-			return fmt.Errorf("over %d bytes unpacked", maxTreeBytes)
-		}
-		mode := os.FileMode(0o644)
-		if h.Mode&0o111 != 0 {
-			mode = 0o755
-		}
-		if _, _, err := root.WriteFile(path.Join(dir, name), io.LimitReader(tr, h.Size), rootfs.FileSpec{Mode: mode, Owner: "root", Group: "root"}); err != nil {
-			return err
-		}
-	}
-	if files == 0 {
-		return errors.New("the tarball holds no files")
-	}
-	return nil
+func unpack(ctx context.Context, root *rootfs.Root, dir string, f *os.File) error {
+	lim := rootfs.UnpackLimits{Entries: maxTreeFiles, FileBytes: maxTreeFile, TotalBytes: maxTreeBytes}
+	_, err := rootfs.Unpack(ctx, root, dir, f, lim, nil)
+	return err
 }
