@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"github.com/opsboot/bootstrap/internal/testbed"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,18 +34,6 @@ const oneAdapter = `network:
 // stackCheck runs the stack's own parser on what bootstrap wrote under
 // root and returns its complaint, or "".
 type stackCheck func(t *testing.T, root string) string
-
-func tool(t *testing.T, prog string) string {
-	t.Helper()
-	p, err := exec.LookPath(prog)
-	if err != nil {
-		if os.Getenv("BOOTSTRAP_E2E") == "1" {
-			t.Fatalf("%s: %v (scripts/packages.txt lists its package)", prog, err)
-		}
-		t.Skipf("%s: %v", prog, err)
-	}
-	return p
-}
 
 func runTool(stdin string, argv ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -92,7 +81,7 @@ func TestNetworkStacksThroughTheBinary(t *testing.T) {
 			two:      []string{"/etc/netplan/60-bootstrap.yaml"},
 			one:      []string{"/etc/netplan/60-bootstrap.yaml"},
 			check: func(t *testing.T, root string) string {
-				netplan := tool(t, "netplan")
+				netplan := testbed.Need(t, "netplan")
 				os.RemoveAll(filepath.Join(root, "run/systemd/network"))
 				if out, err := runTool("", netplan, "generate", "--root-dir", root); err != nil || strings.Contains(out, "WARNING") {
 					return fmt.Sprintf("netplan generate: %v\n%s", err, out)
@@ -111,7 +100,7 @@ func TestNetworkStacksThroughTheBinary(t *testing.T) {
 				"/etc/NetworkManager/system-connections/bootstrap-eth2.nmconnection"},
 			one: []string{"/etc/NetworkManager/system-connections/bootstrap-eth1.nmconnection"},
 			check: func(t *testing.T, root string) string {
-				nmcli := tool(t, "nmcli")
+				nmcli := testbed.Need(t, "nmcli")
 				for _, f := range ourFiles(t, root) {
 					if out, err := runTool(mustRead(t, filepath.Join(root, f)), nmcli, "--offline", "connection", "modify", "connection.autoconnect", "yes"); err != nil {
 						return fmt.Sprintf("nmcli --offline on %s: %v\n%s", f, err, out)
@@ -131,7 +120,7 @@ func TestNetworkStacksThroughTheBinary(t *testing.T) {
 			two:      []string{"/etc/network/interfaces"},
 			one:      []string{"/etc/network/interfaces"},
 			check: func(t *testing.T, root string) string {
-				ifup := tool(t, "ifup")
+				ifup := testbed.Need(t, "ifup")
 				p := filepath.Join(root, "etc/network/interfaces")
 				for _, dev := range []string{"eth1", "eth2"} {
 					if !strings.Contains(mustRead(t, p), "iface "+dev) {
@@ -288,7 +277,7 @@ func TestNetworkBadInputThroughTheBinary(t *testing.T) {
 func networkdParses(t *testing.T, root string) string {
 	networkd := "/lib/systemd/systemd-networkd"
 	if _, err := os.Stat(networkd); err != nil {
-		tool(t, networkd)
+		testbed.Need(t, networkd)
 	}
 	src := t.TempDir()
 	for _, f := range ourFiles(t, root) {

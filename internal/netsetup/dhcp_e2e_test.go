@@ -4,6 +4,7 @@ package netsetup
 
 import (
 	"context"
+	"github.com/opsboot/bootstrap/internal/testbed"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,7 +41,7 @@ const dhcpConfig = `network:
 // eth0 is unchanged and a rerun reloads nothing.
 func TestDHCPThroughIfupdown(t *testing.T) {
 	for _, p := range []string{"dnsmasq", "dhclient", "ifup", "unshare"} {
-		need(t, p)
+		testbed.Need(t, p)
 	}
 	g := newGuest(t)
 	t.Cleanup(func() { g.killAll() })

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/opsboot/bootstrap/internal/testbed"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -104,8 +105,8 @@ func (g *guest) ip(args ...string) string {
 // (p0..p2) are in a peer namespace; eth0 is the primary with an address
 // and a default route, as the NAT adapter would have.
 func newGuest(t *testing.T) *guest {
-	need(t, "ip")
-	need(t, "ping")
+	testbed.Need(t, "ip")
+	testbed.Need(t, "ping")
 	g := &guest{t: t, ns: fmt.Sprintf("bsg%d", os.Getpid()), peer: fmt.Sprintf("bsp%d", os.Getpid())}
 	g.ip("netns", "add", g.ns)
 	t.Cleanup(func() { run(t, nil, "ip", "netns", "del", g.ns) })

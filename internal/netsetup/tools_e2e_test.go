@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/opsboot/bootstrap/internal/testbed"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -14,20 +15,6 @@ import (
 	"testing"
 	"time"
 )
-
-// need returns the path of a program, skipping the test without it (a
-// failure under BOOTSTRAP_E2E=1, where setup.sh installed it).
-func need(t *testing.T, prog string) string {
-	t.Helper()
-	p, err := exec.LookPath(prog)
-	if err != nil {
-		if os.Getenv("BOOTSTRAP_E2E") == "1" {
-			t.Fatalf("%s: %v (scripts/packages.txt lists its package)", prog, err)
-		}
-		t.Skipf("%s: %v", prog, err)
-	}
-	return p
-}
 
 func run(t *testing.T, stdin []byte, argv ...string) (string, error) {
 	t.Helper()
@@ -59,7 +46,7 @@ func renderFor(t *testing.T, name string, ifs []Iface) []File {
 // TestNetplanGenerateAcceptsOurYAML: netplan's own generator reads our
 // file (mode 0600, or it warns) and writes networkd units for it.
 func TestNetplanGenerateAcceptsOurYAML(t *testing.T) {
-	netplanBin := need(t, "netplan")
+	netplanBin := testbed.Need(t, "netplan")
 	for _, c := range renderCases {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -86,7 +73,7 @@ func TestNetplanGenerateAcceptsOurYAML(t *testing.T) {
 // TestIfupNoActAcceptsOurBlock: ifup parses the whole interfaces file (the
 // operator's stanzas and our block) and prints what it would run.
 func TestIfupNoActAcceptsOurBlock(t *testing.T) {
-	ifup := need(t, "ifup")
+	ifup := testbed.Need(t, "ifup")
 	for _, c := range renderCases {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -123,7 +110,7 @@ func TestIfupNoActAcceptsOurBlock(t *testing.T) {
 // TestNMKeyfileParser: nmcli --offline (NetworkManager ≥ 1.40) reads a
 // keyfile on stdin with NetworkManager's own parser and validator.
 func TestNMKeyfileParser(t *testing.T) {
-	nmcli := need(t, "nmcli")
+	nmcli := testbed.Need(t, "nmcli")
 	check := func(content []byte) (string, error) {
 		return run(t, content, nmcli, "--offline", "connection", "modify", "connection.autoconnect", "yes")
 	}
@@ -152,11 +139,11 @@ func TestNMKeyfileParser(t *testing.T) {
 // a network namespace of its own, with our files on a private tmpfs over
 // /etc/systemd/network, and reads its parse warnings.
 func TestNetworkdParsesOurFiles(t *testing.T) {
-	ip := need(t, "ip")
-	need(t, "unshare")
+	ip := testbed.Need(t, "ip")
+	testbed.Need(t, "unshare")
 	networkdBin := "/lib/systemd/systemd-networkd"
 	if _, err := os.Stat(networkdBin); err != nil {
-		need(t, networkdBin)
+		testbed.Need(t, networkdBin)
 	}
 	var all []File
 	for _, c := range renderCases {

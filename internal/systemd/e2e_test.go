@@ -4,28 +4,14 @@ package systemd
 
 import (
 	"context"
+	"github.com/opsboot/bootstrap/internal/testbed"
 	"io/fs"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 )
-
-// need finds a program the test compares against; missing, it fails the
-// test under BOOTSTRAP_E2E=1 and skips it otherwise.
-func need(t *testing.T, prog string) string {
-	t.Helper()
-	p, err := exec.LookPath(prog)
-	if err != nil {
-		if os.Getenv("BOOTSTRAP_E2E") == "1" {
-			t.Fatalf("%s not found (scripts/packages.txt installs it): %v", prog, err)
-		}
-		t.Skipf("%s not found", prog)
-	}
-	return p
-}
 
 func run(t *testing.T, name string, args ...string) string {
 	t.Helper()
@@ -64,7 +50,7 @@ func ourUnits(t *testing.T) []Unit {
 // offline and with `systemctl --root`, and compares the link trees; then
 // disables and masks on both and compares again.
 func TestE2EEnableMatchesSystemctl(t *testing.T) {
-	systemctl := need(t, "systemctl")
+	systemctl := testbed.Need(t, "systemctl")
 	ours, theirs := packagedRoot(t), packagedRoot(t)
 	root := openRoot(t, ours)
 	env, _ := newEnv(t, root)
@@ -112,7 +98,7 @@ func TestE2EEnableMatchesSystemctl(t *testing.T) {
 // TestE2EAnalyzeVerify has systemd-analyze check the units we write, from
 // Go values and from config text.
 func TestE2EAnalyzeVerify(t *testing.T) {
-	analyze := need(t, "systemd-analyze")
+	analyze := testbed.Need(t, "systemd-analyze")
 	dir := t.TempDir()
 	root := openRoot(t, dir)
 	env, _ := newEnv(t, root)
