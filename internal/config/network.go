@@ -123,19 +123,7 @@ func (n *Network) check(c *checker, p string) {
 			c.errorf(at("hostname"), "%s", msg)
 		}
 	}
-	switch n.Renderer = strings.ToLower(n.Renderer); n.Renderer {
-	case "":
-		n.Renderer = RendererAuto
-	case RendererAuto:
-	default:
-		known := false
-		for _, r := range Renderers {
-			known = known || r == n.Renderer
-		}
-		if !known {
-			c.errorf(at("renderer"), "unknown renderer %s; want auto, %s", quoteShort(n.Renderer), strings.Join(Renderers, ", "))
-		}
-	}
+	c.autoOr(at("renderer"), &n.Renderer, Renderers, "renderer")
 	if len(n.Adapters) > MaxAdapters {
 		c.errorf(at("adapters"), "%d adapters; at most %d", len(n.Adapters), MaxAdapters)
 		return

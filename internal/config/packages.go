@@ -56,19 +56,7 @@ var pkgTokenRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+:~-]*$`)
 
 func (p *Packages) check(c *checker, path string) {
 	at := func(key string) string { return joinKey(path, key) }
-	switch p.Manager = strings.ToLower(p.Manager); p.Manager {
-	case "":
-		p.Manager = ManagerAuto
-	case ManagerAuto:
-	default:
-		known := false
-		for _, m := range Managers {
-			known = known || m == p.Manager
-		}
-		if !known {
-			c.errorf(at("manager"), "unknown package manager %s; want auto, %s", quoteShort(p.Manager), strings.Join(Managers, ", "))
-		}
-	}
+	c.autoOr(at("manager"), &p.Manager, Managers, "package manager")
 	first := map[string]int{}
 	for i, pkg := range p.Install {
 		if pkg.Name == "" {

@@ -6,6 +6,7 @@ import (
 	"path"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -97,6 +98,18 @@ func (c *checker) deadline(p string, d *Duration, def time.Duration) {
 		c.errorf(p, "must be more than 0s, got %s", d)
 	case d.Duration > MaxDeadline:
 		c.errorf(p, "must be at most %s, got %s", Duration{MaxDeadline}, d)
+	}
+}
+
+// autoOr lower-cases *v and checks it is "auto" (the default when empty)
+// or one of known; what names the kind of value in the message.
+func (c *checker) autoOr(p string, v *string, known []string, what string) {
+	switch *v = strings.ToLower(*v); {
+	case *v == "":
+		*v = "auto"
+	case *v == "auto" || slices.Contains(known, *v):
+	default:
+		c.errorf(p, "unknown %s %s; want auto, %s", what, quoteShort(*v), strings.Join(known, ", "))
 	}
 }
 
